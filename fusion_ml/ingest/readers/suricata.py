@@ -1,0 +1,158 @@
+"""Suricata EVE JSON alerts, as written by Suricata or as exported from Splunk.
+
+EVE (https://docs.suricata.io/en/latest/output/eve/eve-json-format.html): one JSON object per
+line; only ``event_type == "alert"`` records are alerts, every other event type is skipped by
+design and counted. EVE has no alert id, so the id is a hash of the record's bytes: the same
+record always gets the same id (re-ingesting is harmless) whether it comes from the EVE file or
+from a Splunk export of it.
+
+Severity: EVE ``alert.severity`` 1 -> high, 2 -> medium, 3 -> low, 4 and above -> informational.
+Techniques and tactics come from the rule's ``alert.metadata.mitre_*`` keys (Emerging Threats
+rules carry them); without them the tactic is taken from the rule's category through the table
+in ``fusion_ml/data/suricata_category_tactics.json`` (a documented heuristic).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+import orjson
+
+from fusion_ml.errors import RecordError
+from fusion_ml.ingest.builder import AlertRow
+from fusion_ml.ingest.readers.base import SEVERITY_BY_SURICATA, Reader, content_id
+from fusion_ml.ingest.values import (
+    EntityList,
+    parse_timestamp,
+    required_text,
+    tactic_list,
+    technique_list,
+)
+
+
+CATEGORY_TACTICS_PATH = Path(__file__).resolve().parents[2] / "data" / "suricata_category_tactics.json"
+
+
+@functools.lru_cache(maxsize=1)
+def category_tactics() -> dict[str, list[str]]:
+    """Suricata classtype description (case-folded) -> default tactics."""
+    table = json.loads(CATEGORY_TACTICS_PATH.read_text(encoding="utf-8"))
+    return {k.casefold(): v for k, v in table.items() if not k.startswith("_")}
+
+
+def _severity(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    try:
+        level = int(value)
+    except (TypeError, ValueError):
+        raise RecordError(f"expected an integer 1-4, got {value!r}", "alert.severity") from None
+    if level < 1:
+        raise RecordError(f"expected an integer 1-4, got {value!r}", "alert.severity")
+    return SEVERITY_BY_SURICATA.get(level, "informational")
+
+
+def eve_to_alert(eve: dict[str, Any], tenant: Any, alert_id: str, tenant_field: str) -> AlertRow:
+    """Map one EVE alert object (already known to be ``event_type == "alert"``)."""
+    alert = eve.get("alert")
+    if not isinstance(alert, dict):
+        raise RecordError("expected an object", "alert")
+    tenant_id = required_text(tenant, tenant_field, "tenant_id")
+    timestamp = parse_timestamp(eve.get("timestamp"), "timestamp")
+    alert_type = required_text(alert.get("signature"), "alert.signature", "alert_type")
+    severity = _severity(alert.get("severity"))
+    metadata = alert.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise RecordError("expected an object", "alert.metadata")
+    techniques = technique_list(metadata.get("mitre_technique_id"), "alert.metadata.mitre_technique_id")
+    tactics = tactic_list(
+        metadata.get("mitre_tactic_id") or metadata.get("mitre_tactic_name"),
+        "alert.metadata.mitre_tactic_id",
+    )
+    if not techniques and not tactics:
+        category = alert.get("category")
+        if isinstance(category, str):
+            tactics = list(category_tactics().get(category.casefold(), ()))
+    entities = EntityList()
+    entities.add("ip", eve.get("src_ip"), "src_ip")
+    entities.add("ip", eve.get("dest_ip"), "dest_ip")
+    http = eve.get("http")
+    if isinstance(http, dict):
+        hostname = http.get("hostname")
+        entities.add("domain", hostname, "http.hostname")
+        url = http.get("url")
+        if isinstance(url, str) and url:
+            entities.add("url", f"{hostname}{url}" if hostname and url.startswith("/") else url,
+                         "http.url")
+    tls = eve.get("tls")
+    if isinstance(tls, dict):
+        entities.add("domain", tls.get("sni"), "tls.sni")
+    dns = eve.get("dns")
+    if isinstance(dns, dict):
+        query = dns.get("query")
+        if isinstance(query, list) and query and isinstance(query[0], dict):
+            entities.add("domain", query[0].get("rrname"), "dns.query.rrname")
+        else:
+            entities.add("domain", dns.get("rrname"), "dns.rrname")
+    fileinfo = eve.get("fileinfo")
+    if isinstance(fileinfo, dict):
+        entities.add("file", fileinfo.get("filename"), "fileinfo.filename")
+    return AlertRow(tenant_id, alert_id, timestamp, alert_type, "suricata", severity, "alert",
+                    techniques, tactics, entities.items)
+
+
+class SuricataEveReader(Reader):
+    """Suricata EVE JSON lines; the tenant comes from ``--tenant`` (EVE has none)."""
+
+    name: ClassVar[str] = "suricata"
+    description: ClassVar[str] = "Suricata EVE JSON (lines); non-alert events are skipped"
+
+    @classmethod
+    def sniff(cls, first: dict[str, Any]) -> bool:
+        return "event_type" in first and ("flow_id" in first or "src_ip" in first)
+
+    def to_alert(self, record: dict[str, Any], raw: bytes | None) -> AlertRow | str:
+        event_type = record.get("event_type")
+        if event_type != "alert":
+            return f"event_type {event_type!r} is not an alert"
+        tenant = self.tenant_or(record.get("tenant_id"))
+        if tenant is None:
+            raise RecordError("EVE has no tenant: give --tenant", "tenant_id")
+        return eve_to_alert(record, tenant, content_id("eve", raw or b""), "tenant_id")
+
+
+class SplunkSuricataReader(Reader):
+    """Suricata alerts exported from Splunk: a JSON list (or lines) of ``{"result": {...}}``
+    records whose ``result._raw`` holds the EVE record and ``result.team`` (or ``--tenant``)
+    the tenant."""
+
+    name: ClassVar[str] = "splunk-suricata"
+    description: ClassVar[str] = "Splunk export of Suricata alerts (result._raw holds EVE)"
+
+    @classmethod
+    def sniff(cls, first: dict[str, Any]) -> bool:
+        result = first.get("result")
+        return isinstance(result, dict) and "_raw" in result
+
+    def to_alert(self, record: dict[str, Any], raw: bytes | None) -> AlertRow | str:
+        result = record.get("result")
+        if not isinstance(result, dict):
+            raise RecordError("expected an object", "result")
+        eve_text = result.get("_raw")
+        if not isinstance(eve_text, str):
+            raise RecordError("expected the EVE record as a JSON string", "result._raw")
+        try:
+            eve = orjson.loads(eve_text)
+        except orjson.JSONDecodeError as exc:
+            raise RecordError(f"expected EVE JSON, got invalid JSON ({exc})", "result._raw") from None
+        if not isinstance(eve, dict):
+            raise RecordError("expected an EVE object", "result._raw")
+        event_type = eve.get("event_type")
+        if event_type != "alert":
+            return f"event_type {event_type!r} is not an alert"
+        tenant = self.tenant_or(result.get("team"))
+        alert_id = content_id("eve", eve_text.encode("utf-8", "surrogatepass"))
+        return eve_to_alert(eve, tenant, alert_id, "result.team")

@@ -1,0 +1,37 @@
+"""Plain-text renderings of run results for the command line."""
+
+from __future__ import annotations
+
+from fusion_ml.ingest.run import IngestResult
+
+
+def format_ingest_result(result: IngestResult, seconds: float | None = None) -> str:
+    """A per-file table of read / accepted / quarantined / skipped / duplicate counts."""
+    header = f"{'file':<44} {'format':<16} {'read':>9} {'accepted':>9} {'quarant.':>9} " \
+             f"{'skipped':>9} {'dupl.':>7}"
+    lines = [header, "-" * len(header)]
+    for s in result.sources:
+        name = s.source if len(s.source) <= 44 else "..." + s.source[-41:]
+        lines.append(f"{name:<44} {s.format:<16} {s.read:>9,} {s.accepted:>9,} "
+                     f"{s.quarantined:>9,} {s.skipped_total:>9,} {s.duplicates:>7,}")
+        for reason, count in s.skipped.most_common():
+            lines.append(f"{'':<44}   skipped: {reason} ({count:,})")
+    if len(result.sources) > 1:
+        lines.append("-" * len(header))
+        lines.append(f"{'total':<44} {'':<16} {result.total('read'):>9,} "
+                     f"{result.total('accepted'):>9,} {result.total('quarantined'):>9,} "
+                     f"{result.total('skipped'):>9,} {result.total('duplicates'):>7,}")
+    enrichment = result.enrichment
+    if enrichment.filled:
+        lines.append(f"tactics filled in from techniques for {enrichment.filled:,} alerts")
+    for status in ("unknown", "revoked", "deprecated"):
+        flagged = getattr(enrichment, status)
+        if flagged:
+            ids = ", ".join(f"{t} ({n})" for t, n in flagged.most_common(8))
+            lines.append(f"{status} ATT&CK technique ids kept as given: {ids}")
+    if result.output is not None:
+        rate = f" in {seconds:.1f} s" if seconds is not None else ""
+        lines.append(f"wrote {result.total('accepted'):,} alerts to {result.output}{rate}")
+    if result.quarantine is not None:
+        lines.append(f"quarantined {result.total('quarantined'):,} records to {result.quarantine}")
+    return "\n".join(lines)
