@@ -284,6 +284,8 @@ class TacticResolver:
 
     def resolve(self, techniques: Sequence[str], tactics: Sequence[str]) -> list[str]:
         """The alert's tactics (a new list); flagged technique ids are counted in ``report``."""
+        if not techniques and not tactics:
+            return []
         key = (tuple(techniques), tuple(tactics))
         hit = self._memo.get(key)
         if hit is None:

@@ -1,10 +1,11 @@
-"""Accumulates mapped alerts column by column and turns them into canonical Arrow tables."""
+"""Accumulates mapped alerts and turns them into canonical Arrow tables, chunk by chunk."""
 
 from __future__ import annotations
 
+from itertools import accumulate, chain
+from operator import itemgetter
 from typing import Any, NamedTuple
 
-import numpy as np
 import pyarrow as pa
 
 from fusion_ml.schema import ALERT_SCHEMA, ENTITY_STRUCT, GROUND_TRUTH_SCHEMA
@@ -26,56 +27,47 @@ class AlertRow(NamedTuple):
     ground_truth: dict[str, Any] | None = None
 
 
+_SCALARS = ("tenant_id", "alert_id", "timestamp", "alert_type", "provider", "severity",
+            "fidelity", "techniques")
+
+
 class AlertBuilder:
-    """Column buffers for one chunk of alerts; :meth:`table` returns them as Arrow."""
+    """Buffers rows for one chunk; :meth:`table` transposes them into Arrow columns."""
 
     def __init__(self) -> None:
         self.clear()
 
     def clear(self) -> None:
         """Drop everything buffered."""
-        self._cols: dict[str, list[Any]] = {name: [] for name in ALERT_SCHEMA.names}
-        self._entity_offsets: list[int] = [0]
-        self._entity_types: list[str] = []
-        self._entity_values: list[str] = []
-        self._truth: dict[str, list[Any]] = {}
-        self.keys: list[int] = []
+        self.rows: list[AlertRow] = []
+        self.tactics: list[list[str]] = []
 
     def __len__(self) -> int:
-        return len(self.keys)
+        return len(self.rows)
 
     def add(self, row: AlertRow, tactics: list[str] | None = None) -> None:
         """Buffer one mapped alert (``tactics`` replaces the row's own, e.g. after enrichment)."""
-        cols = self._cols
-        cols["tenant_id"].append(row.tenant_id)
-        cols["alert_id"].append(row.alert_id)
-        cols["timestamp"].append(row.timestamp_us)
-        cols["alert_type"].append(row.alert_type)
-        cols["provider"].append(row.provider)
-        cols["severity"].append(row.severity)
-        cols["fidelity"].append(row.fidelity)
-        cols["techniques"].append(row.techniques)
-        cols["tactics"].append(row.tactics if tactics is None else tactics)
-        for entity_type, value in row.entities:
-            self._entity_types.append(entity_type)
-            self._entity_values.append(value)
-        self._entity_offsets.append(len(self._entity_types))
-        if row.ground_truth is not None or self._truth:
-            n = len(self.keys)
-            for name in GROUND_TRUTH_SCHEMA.names:
-                column = self._truth.setdefault(name, [None] * n)
-                column.append((row.ground_truth or {}).get(name))
-        self.keys.append(hash((row.tenant_id, row.alert_id)))
+        self.rows.append(row)
+        self.tactics.append(row.tactics if tactics is None else tactics)
+
+    def keys(self) -> list[int]:
+        """A 64-bit hash of (tenant_id, alert_id) per buffered row, for de-duplication."""
+        return list(map(hash, zip(map(itemgetter(0), self.rows), map(itemgetter(1), self.rows),
+                                  strict=True)))
 
     def table(self) -> pa.Table:
-        """The buffered alerts as a canonical Arrow table (ground-truth columns if any)."""
-        cols = self._cols
+        """The buffered alerts as a canonical Arrow table (with ground-truth columns if any row
+        carries them)."""
+        columns = list(zip(*self.rows, strict=True)) if self.rows else [()] * len(AlertRow._fields)
+        by_name = dict(zip(_SCALARS, columns[:8], strict=True))
+        entity_lists = columns[9]
+        flat = list(chain.from_iterable(entity_lists))
         entities = pa.ListArray.from_arrays(
-            pa.array(self._entity_offsets, type=pa.int32()),
+            _offsets(entity_lists),
             pa.StructArray.from_arrays(
                 [
-                    pa.array(self._entity_types, type=pa.string()),
-                    pa.array(self._entity_values, type=pa.string()),
+                    pa.array([e[0] for e in flat], type=pa.string()),
+                    pa.array([e[1] for e in flat], type=pa.string()),
                 ],
                 fields=list(ENTITY_STRUCT),
             ),
@@ -84,14 +76,30 @@ class AlertBuilder:
         for field in ALERT_SCHEMA:
             if field.name == "entities":
                 arrays.append(entities)
+            elif field.name == "tactics":
+                arrays.append(_string_lists(self.tactics))
+            elif field.name == "techniques":
+                arrays.append(_string_lists(by_name["techniques"]))
             elif field.name == "timestamp":
-                arrays.append(pa.array(np.asarray(cols["timestamp"], dtype=np.int64),
-                                       type=pa.int64()).cast(field.type))
+                arrays.append(pa.array(by_name["timestamp"], type=pa.int64()).cast(field.type))
             else:
-                arrays.append(pa.array(cols[field.name], type=field.type))
+                arrays.append(pa.array(by_name[field.name], type=field.type))
         schema = ALERT_SCHEMA
-        if self._truth:
+        truths = columns[10]
+        if any(t is not None for t in truths):
             for field in GROUND_TRUTH_SCHEMA:
-                arrays.append(pa.array(self._truth[field.name], type=field.type))
+                values = [None if t is None else t.get(field.name) for t in truths]
+                arrays.append(pa.array(values, type=field.type))
             schema = pa.schema(list(ALERT_SCHEMA) + list(GROUND_TRUTH_SCHEMA))
         return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _offsets(lists: Any) -> pa.Array:
+    return pa.array(list(accumulate(map(len, lists), initial=0)), type=pa.int32())
+
+
+def _string_lists(lists: Any) -> pa.Array:
+    """list<string> array built from offsets and one flat value array (much faster than
+    converting nested Python lists)."""
+    values = pa.array(list(chain.from_iterable(lists)), type=pa.string())
+    return pa.ListArray.from_arrays(_offsets(lists), values)

@@ -177,7 +177,7 @@ def decode_json(payload: bytes) -> tuple[Any, str | None]:
     """Parse one JSON record; on failure return ``(None, reason)``."""
     try:
         return orjson.loads(payload), None
-    except orjson.JSONDecodeError as exc:
+    except orjson.JSONDecodeError as exc:  # noqa: B014 - the reason is worked out below
         try:
             payload.decode("utf-8")
         except UnicodeDecodeError as bad:

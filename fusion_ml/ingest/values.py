@@ -6,6 +6,7 @@ quarantine entry or a strict-mode error says exactly what was wrong and where.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from datetime import UTC, datetime, timedelta
@@ -84,8 +85,20 @@ def parse_timestamp(value: Any, field: str) -> int:
     ISO 8601 without an offset is taken as UTC; ``+0000``, ``+00:00`` and ``Z`` offsets are
     honoured; the US-style ``3/1/2026, 10:15:16.123 AM`` of Log Analytics exports is accepted.
     """
+    if type(value) is str:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            return _in_range((moment - _EPOCH) // _ONE_US, value, field)
     if value is None or value == "":
         raise RecordError("required timestamp is missing", field)
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return _in_range((moment - _EPOCH) // _ONE_US, value, field)
     if isinstance(value, bool):
         raise RecordError(f"expected a timestamp, got {value!r}", field)
     if isinstance(value, int | float):
@@ -116,6 +129,8 @@ def parse_timestamp(value: Any, field: str) -> int:
 
 def required_text(value: Any, field: str, limit_key: str | None = None) -> str:
     """Non-empty text (numbers are turned into text) within the field's length limit."""
+    if type(value) is str and value and value[0] != " " and value[-1] != " ":
+        return check_length(value, field, limit_key)
     if value is None:
         raise RecordError("required field is missing", field)
     if isinstance(value, str):
@@ -183,32 +198,44 @@ def tactic_list(value: Any, field: str) -> list[str]:
 _NO_TACTIC = frozenset({"unknown", "none", "n-a", "null"})
 
 
+@functools.lru_cache(maxsize=1 << 17)
+def _normalized(entity_type: str, value: str) -> tuple[str, str] | None:
+    check_length(value, "", "entity")
+    return normalize_entity(entity_type, value)
+
+
+_CACHED_TYPES = frozenset({"ip", "host", "account", "domain", "resource", "mailbox"})
+
+
 class EntityList:
     """Collects an alert's entities: normalized, de-duplicated, first-seen order.
 
     ``add`` names the source field in any error, e.g. ``field 'src_ip': expected an IPv4 ...``.
+    Normalizing repeated values (IPs, hosts, accounts) is memoized.
     """
 
-    __slots__ = ("items", "_seen")
+    __slots__ = ("items",)
 
     def __init__(self) -> None:
         self.items: list[tuple[str, str]] = []
-        self._seen: set[tuple[str, str]] = set()
 
     def add(self, entity_type: str, value: Any, field: str) -> None:
         """Add one entity if ``value`` is non-empty."""
-        if value is None or value == "":
-            return
-        if isinstance(value, int | float) and not isinstance(value, bool):
+        if not value:
+            if value is None or value == "":
+                return
+        if type(value) is not str:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise RecordError(f"expected text for a {entity_type} entity, got "
+                                  f"{type(value).__name__}", field)
             value = str(value)
-        if not isinstance(value, str):
-            raise RecordError(f"expected text for a {entity_type} entity, got "
-                              f"{type(value).__name__}", field)
-        check_length(value, field, "entity")
         try:
-            entity = normalize_entity(entity_type, value)
+            if entity_type in _CACHED_TYPES:
+                entity = _normalized(entity_type, value)
+            else:
+                check_length(value, field, "entity")
+                entity = normalize_entity(entity_type, value)
         except RecordError as exc:
             raise RecordError(exc.reason, field) from None
-        if entity is not None and entity not in self._seen:
-            self._seen.add(entity)
+        if entity is not None and entity not in self.items:
             self.items.append(entity)

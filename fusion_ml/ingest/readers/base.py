@@ -25,7 +25,7 @@ SEVERITY_BY_SURICATA = {1: "high", 2: "medium", 3: "low"}
 def content_id(prefix: str, raw: bytes | str) -> str:
     """A stable alert id from a record's content (for sources without an id of their own)."""
     data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
-    return f"{prefix}-{hashlib.blake2b(data, digest_size=12).hexdigest()}"
+    return f"{prefix}-{hashlib.sha256(data).hexdigest()[:24]}"
 
 
 class Reader:

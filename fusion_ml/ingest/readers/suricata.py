@@ -64,18 +64,20 @@ def eve_to_alert(eve: dict[str, Any], tenant: Any, alert_id: str, tenant_field: 
     timestamp = parse_timestamp(eve.get("timestamp"), "timestamp")
     alert_type = required_text(alert.get("signature"), "alert.signature", "alert_type")
     severity = _severity(alert.get("severity"))
-    metadata = alert.get("metadata") or {}
-    if not isinstance(metadata, dict):
-        raise RecordError("expected an object", "alert.metadata")
-    techniques = technique_list(metadata.get("mitre_technique_id"), "alert.metadata.mitre_technique_id")
-    tactics = tactic_list(
-        metadata.get("mitre_tactic_id") or metadata.get("mitre_tactic_name"),
-        "alert.metadata.mitre_tactic_id",
-    )
+    metadata = alert.get("metadata")
+    techniques: list[str] = []
+    tactics: list[str] = []
+    if metadata:
+        if not isinstance(metadata, dict):
+            raise RecordError("expected an object", "alert.metadata")
+        techniques = technique_list(metadata.get("mitre_technique_id"),
+                                    "alert.metadata.mitre_technique_id")
+        tactics = tactic_list(metadata.get("mitre_tactic_id") or
+                              metadata.get("mitre_tactic_name"), "alert.metadata.mitre_tactic_id")
     if not techniques and not tactics:
         category = alert.get("category")
         if isinstance(category, str):
-            tactics = list(category_tactics().get(category.casefold(), ()))
+            tactics = category_tactics().get(category.casefold(), [])
     entities = EntityList()
     entities.add("ip", eve.get("src_ip"), "src_ip")
     entities.add("ip", eve.get("dest_ip"), "dest_ip")
