@@ -200,7 +200,7 @@ class Ingestor:
         chunk_rows = self.chunk_rows
         for record in reader.records(path):
             stats.read += 1
-            if stats.read % PROGRESS_EVERY == 0:
+            if not stats.read % PROGRESS_EVERY:
                 position = reader.position()
                 if position is not None:
                     bar.update(offset + position - bar.n)

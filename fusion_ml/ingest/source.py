@@ -75,12 +75,22 @@ def sniff_bytes(path: str | Path, size: int = 1 << 16) -> bytes:
 
 
 def json_layout(head: bytes) -> str:
-    """``"array"``, ``"lines"`` or ``"stream"`` (pretty-printed concatenated objects)."""
+    """``"array"``, ``"lines"`` or ``"stream"`` (pretty-printed concatenated objects).
+
+    A file that starts with ``[`` is one JSON array, unless its first line is a complete JSON
+    value with more lines after it (JSON lines whose first record is an array).
+    """
     text = head.lstrip()
+    first_line, _, rest = text.partition(b"\n")
     if text.startswith(b"["):
+        if rest.strip():
+            try:
+                orjson.loads(first_line)
+                return "lines"
+            except orjson.JSONDecodeError:
+                pass
         return "array"
-    first_line = text.split(b"\n", 1)[0].strip()
-    return "stream" if first_line == b"{" else "lines"
+    return "stream" if first_line.strip() == b"{" else "lines"
 
 
 def iter_json_records(stream: BinaryIO, layout: str) -> Iterator[RawRecord]:

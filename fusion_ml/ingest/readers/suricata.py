@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import orjson
 
 from fusion_ml.errors import RecordError
+from fusion_ml.schema import canonical_ip
 from fusion_ml.ingest.builder import AlertRow
 from fusion_ml.ingest.readers.base import SEVERITY_BY_SURICATA, Reader, content_id
 from fusion_ml.ingest.values import (
@@ -55,13 +56,8 @@ def _severity(value: Any) -> str | None:
     return SEVERITY_BY_SURICATA.get(level, "informational")
 
 
-def eve_to_alert(eve: dict[str, Any], tenant: Any, alert_id: str, tenant_field: str) -> AlertRow:
-    """Map one EVE alert object (already known to be ``event_type == "alert"``)."""
-    alert = eve.get("alert")
-    if not isinstance(alert, dict):
-        raise RecordError("expected an object", "alert")
-    tenant_id = required_text(tenant, tenant_field, "tenant_id")
-    timestamp = parse_timestamp(eve.get("timestamp"), "timestamp")
+def _rule(alert: dict[str, Any]) -> tuple[str, str | None, list[str], list[str]]:
+    """Alert type, severity, techniques and tactics of an EVE ``alert`` object."""
     alert_type = required_text(alert.get("signature"), "alert.signature", "alert_type")
     severity = _severity(alert.get("severity"))
     metadata = alert.get("metadata")
@@ -78,9 +74,49 @@ def eve_to_alert(eve: dict[str, Any], tenant: Any, alert_id: str, tenant_field: 
         category = alert.get("category")
         if isinstance(category, str):
             tactics = category_tactics().get(category.casefold(), [])
+    return alert_type, severity, techniques, tactics
+
+
+_RULE_MEMO: dict[tuple[Any, Any, Any], tuple[str, str | None, list[str], list[str]]] = {}
+
+
+def _rule_memoized(alert: dict[str, Any]) -> tuple[str, str | None, list[str], list[str]]:
+    """:func:`_rule`, memoized for rules without metadata (most of a real EVE stream)."""
+    if "metadata" in alert:
+        return _rule(alert)
+    key = (alert.get("signature"), alert.get("severity"), alert.get("category"))
+    try:
+        return _RULE_MEMO[key]
+    except KeyError:
+        pass
+    except TypeError:  # unhashable values: let _rule explain what is wrong
+        return _rule(alert)
+    found = _rule(alert)
+    if len(_RULE_MEMO) < 100_000:
+        _RULE_MEMO[key] = found
+    return found
+
+
+def eve_to_alert(eve: dict[str, Any], tenant: Any, alert_id: str, tenant_field: str) -> AlertRow:
+    """Map one EVE alert object (already known to be ``event_type == "alert"``)."""
+    alert = eve.get("alert")
+    if not isinstance(alert, dict):
+        raise RecordError("expected an object", "alert")
+    tenant_id = required_text(tenant, tenant_field, "tenant_id")
+    timestamp = parse_timestamp(eve.get("timestamp"), "timestamp")
+    alert_type, severity, techniques, tactics = _rule_memoized(alert)
     entities = EntityList()
-    entities.add("ip", eve.get("src_ip"), "src_ip")
-    entities.add("ip", eve.get("dest_ip"), "dest_ip")
+    for name in ("src_ip", "dest_ip"):
+        value = eve.get(name)
+        if type(value) is str and value:  # the common case, without EntityList's checks
+            try:
+                ip = ("ip", canonical_ip(value))
+            except RecordError as exc:
+                raise RecordError(exc.reason, name) from None
+            if ip not in entities.items:
+                entities.items.append(ip)
+        else:
+            entities.add("ip", value, name)
     http = eve.get("http")
     if isinstance(http, dict):
         hostname = http.get("hostname")
