@@ -230,3 +230,18 @@ def test_gzip_is_transparent(tmp_path, formats_dir, catalog):
         shutil.copyfileobj(src, dst)
     packed, _ = ingest_frame([path], catalog=catalog)
     pd.testing.assert_frame_equal(plain, packed)
+
+
+def test_sentinel_portal_csv_export(tmp_path, catalog):
+    path = tmp_path / "export.csv"
+    path.write_text(
+        'TenantId,"TimeGenerated [UTC]",AlertName,AlertSeverity,SystemAlertId,Entities\n'
+        't1,"3/1/2026, 10:15:16.123 AM",Brute force,Low,a1,"[{""Type"":""ip"",'
+        '""Address"":""10.0.0.1""}]"\n'
+        't1,"3/1/2026, 1:05:00 PM",Brute force,Low,a2,\n'
+    )
+    frame, result = ingest_frame([path], catalog=catalog)
+    assert result.sources[0].format == "sentinel-csv"
+    assert frame["timestamp"].tolist() == [pd.Timestamp("2026-03-01T10:15:16.123Z"),
+                                           pd.Timestamp("2026-03-01T13:05:00Z")]
+    assert entities(frame, 0) == [("ip", "10.0.0.1")]

@@ -122,8 +122,17 @@ class SentinelReader(Reader):
 
 
 class SentinelCsvReader(SentinelReader):
-    """Sentinel SecurityAlert export as CSV (header row with the column names)."""
+    """Sentinel SecurityAlert export as CSV (header row with the column names).
+
+    The Azure portal's "Export to CSV" writes time columns as ``TimeGenerated [UTC]`` with
+    ``3/1/2026, 10:15:16.123 AM`` values; both forms are read.
+    """
 
     name: ClassVar[str] = "sentinel-csv"
     container: ClassVar[str] = "csv"
     description: ClassVar[str] = "Microsoft Sentinel SecurityAlert export (CSV)"
+
+    def to_alert(self, record: dict[str, Any], raw: bytes | None) -> AlertRow | str:
+        if "TimeGenerated" not in record:
+            record = {key.removesuffix(" [UTC]"): value for key, value in record.items()}
+        return super().to_alert(record, raw)
