@@ -128,7 +128,8 @@ def test_cptc_ingests_completely(tmp_path, cptc_dir, catalog):
     files = sorted(cptc_dir.glob("*.json.gz"))
     expected = {}
     for path in files:  # independent count: the JSON standard library on the raw files
-        records = json.loads(gzip.open(path).read().decode("utf-8-sig"))
+        with gzip.open(path) as handle:
+            records = json.loads(handle.read().decode("utf-8-sig"))
         expected[records[0]["result"]["team"]] = len(records)
     out = tmp_path / "cptc.parquet"
     result = ingest_files(files, out, catalog=catalog)

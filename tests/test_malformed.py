@@ -43,7 +43,7 @@ BAD_EVE_LINES = [
     (eve(alert="scan"), "alert", "expected an object"),
     (eve(src_ip="999.1.1.1"), "src_ip", "expected an IPv4 or IPv6 address, got '999.1.1.1'"),
     (eve(src_ip={"v": 4}), "src_ip", "expected text for a ip entity, got dict"),
-    (eve(alert__signature="caf\u00e9").replace("caf\\u00e9".encode(), b"caf\xe9"), None,
+    (eve(alert__signature="caf\u00e9").replace(b"caf\\u00e9", b"caf\xe9"), None,
      "not valid UTF-8: byte 0xe9"),
     (b"[1, 2, 3]", None, "expected a JSON object, got list"),
 ]

@@ -6,7 +6,7 @@
 
 from fusion_ml.ingest.quarantine import Quarantine, QuarantineEntry, read_quarantine
 from fusion_ml.ingest.readers import READERS, detect_format, make_reader
-from fusion_ml.ingest.run import IngestResult, Ingestor, SourceStats, ingest_files, ingest_frame
+from fusion_ml.ingest.run import Ingestor, IngestResult, SourceStats, ingest_files, ingest_frame
 
 __all__ = [
     "READERS",

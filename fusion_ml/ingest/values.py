@@ -221,9 +221,8 @@ class EntityList:
 
     def add(self, entity_type: str, value: Any, field: str) -> None:
         """Add one entity if ``value`` is non-empty."""
-        if not value:
-            if value is None or value == "":
-                return
+        if value is None or value == "":
+            return
         if type(value) is not str:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise RecordError(f"expected text for a {entity_type} entity, got "

@@ -22,7 +22,6 @@ from typing import Any, ClassVar
 import orjson
 
 from fusion_ml.errors import RecordError
-from fusion_ml.schema import canonical_ip
 from fusion_ml.ingest.builder import AlertRow
 from fusion_ml.ingest.readers.base import SEVERITY_BY_SURICATA, Reader, content_id
 from fusion_ml.ingest.values import (
@@ -32,7 +31,7 @@ from fusion_ml.ingest.values import (
     tactic_list,
     technique_list,
 )
-
+from fusion_ml.schema import canonical_ip
 
 CATEGORY_TACTICS_PATH = Path(__file__).resolve().parents[2] / "data" / "suricata_category_tactics.json"
 
