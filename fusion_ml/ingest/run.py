@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -98,6 +99,18 @@ class _Deduplicator:
 
 def _decode(record: RawRecord) -> tuple[dict[str, Any], bytes | None]:
     """A record's decoded object and raw bytes, or a :class:`RecordError` saying why not."""
+    payload = record.payload
+    if record.error is None and type(payload) is bytes and len(payload) <= MAX_RECORD_BYTES:
+        try:  # the common case first
+            obj = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            obj = None
+        if type(obj) is dict:
+            return obj, payload
+    return _decode_slowly(record)
+
+
+def _decode_slowly(record: RawRecord) -> tuple[dict[str, Any], bytes | None]:
     if record.error is not None:
         raise RecordError(record.error)
     payload = record.payload

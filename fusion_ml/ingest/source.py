@@ -16,6 +16,7 @@ import gzip
 import io
 import re
 from collections.abc import Iterator
+from itertools import chain
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -102,9 +103,10 @@ def iter_json_records(stream: BinaryIO, layout: str) -> Iterator[RawRecord]:
 
 def _iter_lines(stream: BinaryIO) -> Iterator[RawRecord]:
     number = 0
-    for line_no, line in enumerate(stream, 1):
-        if line_no == 1 and line.startswith(BOM):
-            line = line[len(BOM):]
+    first = stream.readline()
+    if first.startswith(BOM):
+        first = first[len(BOM):]
+    for line_no, line in enumerate(chain((first,), stream), 1):
         line = line.strip()
         if line:
             number += 1
