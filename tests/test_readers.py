@@ -245,3 +245,9 @@ def test_sentinel_portal_csv_export(tmp_path, catalog):
     assert frame["timestamp"].tolist() == [pd.Timestamp("2026-03-01T10:15:16.123Z"),
                                            pd.Timestamp("2026-03-01T13:05:00Z")]
     assert entities(frame, 0) == [("ip", "10.0.0.1")]
+
+
+def test_informational_alerts_are_low_fidelity_signals(formats_dir, catalog):
+    frame, _ = ingest_frame([formats_dir / "wazuh_alerts.json"], catalog=catalog)
+    assert (frame["fidelity"] == "signal").tolist() == (frame["severity"] == "informational").tolist()
+    assert set(frame["fidelity"]) == {"signal", "alert"}

@@ -38,6 +38,16 @@ _NUMERIC_RE = re.compile(r"^\d+(\.\d+)?$")
 _US_FORMATS = ("%m/%d/%Y, %I:%M:%S.%f %p", "%m/%d/%Y, %I:%M:%S %p", "%m/%d/%Y %I:%M:%S %p")
 
 
+def fidelity_for(severity: str | None) -> str:
+    """``signal`` for alerts their source rates informational, else ``alert``.
+
+    Sources rarely say how much to trust an alert; the one signal they all give is an
+    informational rating, which marks exactly the low-fidelity signals that should never make
+    an incident on their own.
+    """
+    return "signal" if severity == "informational" else "alert"
+
+
 def get_path(record: dict, path: str) -> Any:
     """Value at a dotted path in nested dicts (``"alert.signature"``), or ``None``.
 

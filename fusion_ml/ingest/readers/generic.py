@@ -24,6 +24,7 @@ from fusion_ml.ingest.builder import AlertRow
 from fusion_ml.ingest.readers.base import Reader, content_id
 from fusion_ml.ingest.values import (
     EntityList,
+    fidelity_for,
     get_path,
     optional_text,
     parse_timestamp,
@@ -139,7 +140,7 @@ class GenericReader(Reader):
         except RecordError as exc:
             raise RecordError(exc.reason, column) from None
         value, column = self._get(record, "fidelity")
-        fidelity = "alert" if value in (None, "") else str(value).strip().casefold()
+        fidelity = fidelity_for(severity) if value in (None, "") else str(value).strip().casefold()
         if fidelity not in FIDELITIES:
             raise RecordError(f"expected one of {FIDELITIES}, got {value!r}", column)
         value, column = self._get(record, "techniques")

@@ -20,6 +20,7 @@ from fusion_ml.ingest.builder import AlertRow
 from fusion_ml.ingest.readers.base import Reader
 from fusion_ml.ingest.values import (
     EntityList,
+    fidelity_for,
     get_path,
     normalize_tactic,
     normalize_technique,
@@ -135,7 +136,7 @@ class OcsfReader(Reader):
         if isinstance(evidences, list):
             for i, evidence in enumerate(evidences):
                 _evidence(entities, evidence, f"evidences.{i}")
-        return AlertRow(tenant_id, alert_id, timestamp, alert_type, provider, severity, "alert",
+        return AlertRow(tenant_id, alert_id, timestamp, alert_type, provider, severity, fidelity_for(severity),
                         list(dict.fromkeys(techniques)), list(dict.fromkeys(tactics)),
                         entities.items)
 

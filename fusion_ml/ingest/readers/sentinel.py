@@ -19,6 +19,7 @@ from fusion_ml.ingest.builder import AlertRow
 from fusion_ml.ingest.readers.base import Reader
 from fusion_ml.ingest.values import (
     EntityList,
+    fidelity_for,
     optional_text,
     parse_timestamp,
     required_text,
@@ -117,7 +118,7 @@ class SentinelReader(Reader):
         tactics = tactic_list(record.get("Tactics"), "Tactics")
         entities = EntityList()
         parse_entities(record.get("Entities"), entities)
-        return AlertRow(tenant_id, alert_id, timestamp, alert_type, provider, severity, "alert",
+        return AlertRow(tenant_id, alert_id, timestamp, alert_type, provider, severity, fidelity_for(severity),
                         list(dict.fromkeys(techniques)), tactics, entities.items)
 
 

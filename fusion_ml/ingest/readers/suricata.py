@@ -26,6 +26,7 @@ from fusion_ml.ingest.builder import AlertRow
 from fusion_ml.ingest.readers.base import SEVERITY_BY_SURICATA, Reader, content_id
 from fusion_ml.ingest.values import (
     EntityList,
+    fidelity_for,
     parse_timestamp,
     required_text,
     tactic_list,
@@ -137,7 +138,7 @@ def eve_to_alert(eve: dict[str, Any], tenant: Any, alert_id: str, tenant_field: 
     fileinfo = eve.get("fileinfo")
     if isinstance(fileinfo, dict):
         entities.add("file", fileinfo.get("filename"), "fileinfo.filename")
-    return AlertRow(tenant_id, alert_id, timestamp, alert_type, "suricata", severity, "alert",
+    return AlertRow(tenant_id, alert_id, timestamp, alert_type, "suricata", severity, fidelity_for(severity),
                     techniques, tactics, entities.items)
 
 

@@ -18,6 +18,7 @@ from fusion_ml.ingest.builder import AlertRow
 from fusion_ml.ingest.readers.base import Reader
 from fusion_ml.ingest.values import (
     EntityList,
+    fidelity_for,
     get_path,
     parse_timestamp,
     required_text,
@@ -90,5 +91,5 @@ class WazuhReader(Reader):
         entities = EntityList()
         for entity_type, path in ENTITY_FIELDS:
             entities.add(entity_type, get_path(record, path), path)
-        return AlertRow(tenant_id, alert_id, timestamp, alert_type, "wazuh", severity, "alert",
+        return AlertRow(tenant_id, alert_id, timestamp, alert_type, "wazuh", severity, fidelity_for(severity),
                         techniques, tactics, entities.items)
