@@ -136,7 +136,8 @@ class OcsfReader(Reader):
         if isinstance(evidences, list):
             for i, evidence in enumerate(evidences):
                 _evidence(entities, evidence, f"evidences.{i}")
-        return AlertRow(tenant_id, alert_id, timestamp, alert_type, provider, severity, fidelity_for(severity),
+        return AlertRow(tenant_id, alert_id, timestamp, alert_type, provider, severity,
+                        fidelity_for(severity),
                         list(dict.fromkeys(techniques)), list(dict.fromkeys(tactics)),
                         entities.items)
 

@@ -118,7 +118,8 @@ class SentinelReader(Reader):
         tactics = tactic_list(record.get("Tactics"), "Tactics")
         entities = EntityList()
         parse_entities(record.get("Entities"), entities)
-        return AlertRow(tenant_id, alert_id, timestamp, alert_type, provider, severity, fidelity_for(severity),
+        return AlertRow(tenant_id, alert_id, timestamp, alert_type, provider, severity,
+                        fidelity_for(severity),
                         list(dict.fromkeys(techniques)), tactics, entities.items)
 
 
