@@ -82,8 +82,11 @@ GROUND_TRUTH_SCHEMA = pa.schema(
         pa.field("playbook", pa.string()),
         pa.field("step", pa.int32()),
         pa.field("label", pa.int8()),
+        pa.field("scenario", pa.string()),
     ]
 )
+"""``label`` is 1 for attack alerts; ``scenario`` says where an alert came from where the source
+knows (the simulator: ``background``, ``incidental`` or ``attack``)."""
 GROUND_TRUTH_COLUMNS: tuple[str, ...] = tuple(GROUND_TRUTH_SCHEMA.names)
 """Optional ground-truth columns (simulator, labelled data sets); never read by scoring code."""
 
@@ -101,7 +104,13 @@ def pandas_dtypes() -> dict[str, object]:
     return dtypes
 
 
+_NULLABLE_INTS = {pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(),
+                  pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype()}
+
+
 def _types_mapper(arrow_type: pa.DataType) -> object | None:
+    if arrow_type in _NULLABLE_INTS:
+        return _NULLABLE_INTS[arrow_type]
     if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
         return pd.StringDtype("pyarrow")
     if pa.types.is_list(arrow_type) or pa.types.is_struct(arrow_type):
