@@ -35,6 +35,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/simulate.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check fusion_ml tests benchmarks pipelines

@@ -127,6 +127,7 @@ def simulate(tenants, days, seed, start, attack_rate, incidental_rate, backgroun
     campaigns from the playbook library, labelled with campaign_id, playbook, step, label and
     scenario columns.
     """
+    from fusion_ml.reporting import format_simulation
     from fusion_ml.simulate import SimulationConfig
     from fusion_ml.simulate import simulate as run
     from fusion_ml.simulate.library import PLAYBOOKS
@@ -143,12 +144,7 @@ def simulate(tenants, days, seed, start, attack_rate, incidental_rate, backgroun
     started = time.perf_counter()
     stats = run(config, out, fmt=fmt, progress=sys.stderr.isatty())
     seconds = time.perf_counter() - started
-    click.echo(
-        f"{stats.alerts:,} alerts from {stats.tenants:,} tenants over {days} days: "
-        f"{stats.campaigns:,} attack campaigns ({stats.attack_alerts:,} attack alerts), "
-        f"{stats.routine_runs:,} benign routine runs ({stats.incidental_alerts:,} alerts); "
-        f"benign/attack ratio {stats.benign_alerts / max(stats.attack_alerts, 1):,.1f}:1 "
-        f"({stats.attack_share:.2%} attack)")
+    click.echo(format_simulation(stats, days))
     click.echo(f"wrote {out} ({fmt}) in {seconds:.1f} s")
 
 
@@ -165,7 +161,8 @@ def _names(text: str) -> tuple[str, ...]:
 def demo(out: Path, cptc: Path | None) -> None:
     """Run the end-to-end job on embedded defaults and the bundled real data.
 
-    Today: ingest the CPTC-2017 Suricata alerts (one tenant per team) and summarize them.
+    Today: simulate a multi-tenant set (200 tenants x 14 days) and ingest the CPTC-2017
+    Suricata alerts (one tenant per team), and summarize both.
     """
     from fusion_ml.demo import run_demo
 

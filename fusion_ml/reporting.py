@@ -3,6 +3,17 @@
 from __future__ import annotations
 
 from fusion_ml.ingest.run import IngestResult
+from fusion_ml.simulate.generator import SimulationStats
+
+
+def format_simulation(stats: SimulationStats, days: int) -> str:
+    """One paragraph on what a simulation produced."""
+    return (
+        f"{stats.alerts:,} alerts from {stats.tenants:,} tenants over {days} days: "
+        f"{stats.campaigns:,} attack campaigns ({stats.attack_alerts:,} attack alerts), "
+        f"{stats.routine_runs:,} benign routine runs ({stats.incidental_alerts:,} alerts); "
+        f"benign/attack ratio {stats.benign_alerts / max(stats.attack_alerts, 1):,.1f}:1 "
+        f"({stats.attack_share:.2%} attack)")
 
 
 def format_ingest_result(result: IngestResult, seconds: float | None = None) -> str:

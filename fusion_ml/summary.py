@@ -66,15 +66,18 @@ def summarize(frame: pd.DataFrame, top: int = 10) -> AlertSummary:
     )
 
 
-def format_summary(summary: AlertSummary) -> str:
-    """Plain-text rendering of an :class:`AlertSummary`."""
+def format_summary(summary: AlertSummary, max_tenants: int = 12) -> str:
+    """Plain-text rendering of an :class:`AlertSummary` (the ``max_tenants`` largest tenants)."""
+    per_tenant = summary.per_tenant.sort_values("alerts", ascending=False)
+    shown = "Alerts per tenant:" if len(per_tenant) <= max_tenants else \
+        f"Alerts per tenant (largest {max_tenants} of {len(per_tenant)}):"
     lines = [
         f"{summary.alerts:,} alerts, {summary.tenants} tenants, {summary.alert_types} alert types; "
         f"{summary.with_tactics:,} alerts ({summary.with_tactics / max(summary.alerts, 1):.0%}) "
         "carry an ATT&CK tactic",
         "",
-        "Alerts per tenant:",
-        summary.per_tenant.to_string(),
+        shown,
+        per_tenant.head(max_tenants).to_string(),
         "",
         "Top alert types:",
         summary.top_types.to_string(index=False, max_colwidth=70),
