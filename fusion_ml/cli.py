@@ -169,5 +169,175 @@ def demo(out: Path, cptc: Path | None) -> None:
     run_demo(out, cptc, echo=click.echo)
 
 
+SERVER_HOWTO = """Schedules need a Prefect server (the ephemeral API has no scheduler). Start one
+and point PREFECT_API_URL at it, then run this command again:
+
+  prefect server start --host 127.0.0.1 --port 4200
+  export PREFECT_API_URL=http://127.0.0.1:4200/api"""
+
+
+def _support(ctx: click.Context, param: click.Parameter, value: str) -> int | float:
+    """``5`` -> 5 groups (int); ``0.01`` -> a share of groups (float)."""
+    try:
+        return int(value)
+    except ValueError:
+        pass
+    try:
+        return float(value)
+    except ValueError:
+        raise click.BadParameter(f"expected a number of groups (5) or a share (0.01), "
+                                 f"got {value!r}") from None
+
+
+def _mining_options(command):
+    """The mining parameters shared by ``mine`` and ``schedule mining``."""
+    options = [
+        click.option("--engine", type=click.Choice(["local", "spark"]), default="local",
+                     show_default=True, help="Pattern miner: in-process or Spark PrefixSpan."),
+        click.option("--min-tenants", default=3, show_default=True,
+                     help="Privacy floor: keep patterns seen in at least K tenants."),
+        click.option("--min-support", default="5", show_default=True, callback=_support,
+                     help="Groups holding a pattern: a count (5) or a share of groups (0.01)."),
+        click.option("--max-length", default=5, show_default=True, help="Longest pattern."),
+        click.option("--cooccurrence-min-support", type=float, default=None,
+                     help="Share of groups for the order-blind fpgrowth baseline [default: "
+                          "MiningConfig's 0.0005; raise it on large inputs, it runs in minutes "
+                          "below ~0.002]."),
+        click.option("--format", "fmt", default="auto", show_default=True,
+                     help="Input format, as for 'fusion ingest'; canonical *.parquet tables "
+                          "(with ground truth, if any) are read as they are."),
+        click.option("--tenant", help="Tenant id for every alert (overrides the data)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _mining_pipeline():
+    """The ``pipelines.mining`` module; from the source checkout when ``pipelines`` is not an
+    installed package (an editable install of fusion_ml only)."""
+    try:
+        from pipelines import mining
+    except ModuleNotFoundError as exc:
+        from fusion_ml.errors import ConfigError
+        from fusion_ml.paths import repo_root
+
+        root = repo_root()
+        if exc.name != "pipelines" or not (root / "pipelines" / "mining.py").is_file():
+            raise ConfigError("the 'pipelines' package is not installed and no source "
+                              "checkout holds it") from exc
+        sys.path.insert(0, str(root))
+        from pipelines import mining
+    return mining
+
+
+@main.command()
+@click.argument("alerts", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Catalog folder to write (patterns, rules, co-occurrence, summary.json).")
+@_mining_options
+@click.option("--top", default=10, show_default=True, help="Prevalent rules to list per level.")
+def mine(alerts, out, engine, min_tenants, min_support, max_length, cooccurrence_min_support,
+         fmt, tenant, top) -> None:
+    """Mine cross-tenant attack patterns from ALERTS into a pattern catalog.
+
+    Runs the Prefect mining flow (load, group per tenant, mine, privacy check, save, log to
+    MLflow; evaluation when the alerts carry the simulator's ground truth) on Prefect's
+    ephemeral API unless PREFECT_API_URL names a server. MLflow: $MLFLOW_TRACKING_URI, else
+    .fusion/mlflow.db under the current directory.
+    """
+    from fusion_ml.mining.catalog import PatternCatalog
+
+    flow = _mining_pipeline().mining_flow
+    started = time.perf_counter()
+    result = flow(alerts=[str(p) for p in alerts], out=str(out), engine=engine,
+                  min_tenants=min_tenants, min_support=min_support, max_length=max_length,
+                  fmt=fmt, tenant=tenant, cooccurrence_min_support=cooccurrence_min_support)
+    catalog = PatternCatalog.load(result["catalog"])
+    click.echo(_format_mining(result, catalog, top, time.perf_counter() - started))
+
+
+def _format_mining(result: dict, catalog, top: int, seconds: float) -> str:
+    counts = result["counts"]
+    lines = [f"catalog   {result['catalog']} (content hash {result['content_hash'][:16]})",
+             f"mlflow    run {result['run_id']} at {result['tracking_uri']}",
+             f"input     {counts['alerts']:,} alerts, {counts['tenants']:,} tenants, "
+             f"{counts['groups']:,} groups ({seconds:.1f} s)", "",
+             f"{'level':<12}{'patterns':>10}{'rules':>8}{'prevalent':>11}"]
+    for level, numbers in counts["levels"].items():
+        lines.append(f"{level:<12}{numbers['patterns']:>10,}{numbers['rules']:>8,}"
+                     f"{numbers['prevalent_rules']:>11,}")
+    lines.append(f"co-occurrence rules (order-blind baseline): {counts['cooccurrence_rules']:,}")
+    if result.get("evaluation"):
+        ev = result["evaluation"]
+        lines.append(f"evaluation: precision {ev['precision']:.2f}, playbooks "
+                     f"{ev['playbooks_found']}/{ev['playbooks_expected']}, transitions "
+                     f"{ev['transitions_found']}/{ev['transitions_expected']}, routine-only "
+                     f"pairs prevalent {ev['routine_only_pairs_prevalent']}")
+    rules = catalog.rules
+    for level in counts["levels"]:
+        prevalent = rules[(rules["level"] == level) & (rules["kind"] == "prevalent")]
+        prevalent = prevalent.sort_values(["tenants", "support", "confidence"], ascending=False)
+        lines += ["", f"top prevalent rules ({level}): "
+                  + (f"{min(top, len(prevalent))} of {len(prevalent)}" if len(prevalent)
+                     else "none")]
+        if len(prevalent):
+            lines.append(f"  {'tenants':>7} {'support':>8} {'confidence':>10}  pattern")
+        for row in prevalent.head(top).itertuples():
+            lines.append(f"  {row.tenants:>7} {row.support:>8} {row.confidence:>10.2f}  "
+                         + " > ".join(row.pattern))
+    return "\n".join(lines)
+
+
+@main.group()
+def schedule() -> None:
+    """Run flows on a schedule (needs a Prefect server; see 'fusion schedule mining -h')."""
+
+
+@schedule.command("mining")
+@click.option("--cron", required=True, help='When to run, e.g. "0 2 * * *" (02:00 daily).')
+@click.option("--timezone", default="UTC", show_default=True, help="Time zone of --cron.")
+@click.option("--alerts", multiple=True, required=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Alert file to mine at each run; repeat for several files.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Catalog folder each run writes.")
+@click.option("--name", default="nightly", show_default=True, help="Deployment name.")
+@_mining_options
+def schedule_mining(cron, timezone, alerts, out, name, engine, min_tenants, min_support,
+                    max_length, cooccurrence_min_support, fmt, tenant) -> None:
+    """Serve the mining flow as a deployment that runs on --cron until stopped (Ctrl+C).
+
+    Needs PREFECT_API_URL pointing at a Prefect server:
+
+    \b
+      prefect server start --host 127.0.0.1 --port 4200
+      export PREFECT_API_URL=http://127.0.0.1:4200/api
+    """
+    from prefect import serve
+    from prefect.client.orchestration import get_client
+    from prefect.settings import get_current_settings
+
+    from fusion_ml.errors import ConfigError
+
+    url = get_current_settings().api.url
+    if not url:
+        raise ConfigError(f"PREFECT_API_URL is not set.\n{SERVER_HOWTO}")
+    with get_client(sync_client=True) as client:
+        unreachable = client.api_healthcheck()
+    if unreachable is not None:
+        raise ConfigError(f"cannot reach the Prefect server at {url} ({unreachable}).\n"
+                          f"{SERVER_HOWTO}")
+    parameters = {"alerts": [str(p.resolve()) for p in alerts], "out": str(out.resolve()),
+                  "engine": engine, "min_tenants": min_tenants, "min_support": min_support,
+                  "max_length": max_length, "fmt": fmt, "tenant": tenant,
+                  "cooccurrence_min_support": cooccurrence_min_support}
+    deployment = _mining_pipeline().mining_deployment(name, cron, parameters, timezone=timezone)
+    click.echo(f"serving fusion-mining/{name} on '{cron}' ({timezone}) against {url}; "
+               "Ctrl+C stops")
+    serve(deployment)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -28,6 +28,7 @@ import ipaddress
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -256,6 +257,11 @@ def arrow_array(column: pd.Series, arrow_type: pa.DataType) -> pa.Array:
     """A pandas column as one contiguous Arrow array of ``arrow_type``."""
     values = pa.array(column, type=arrow_type, from_pandas=True)
     return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
+def timestamps_us(column: pd.Series) -> np.ndarray:
+    """A timestamp column as int64 microseconds since the epoch."""
+    return column.dt.as_unit("us").array.asi8
 
 
 def _rows(mask: pd.Series, limit: int = 5) -> str:

@@ -1,0 +1,180 @@
+"""Candidate grouping: within each tenant, alerts that share a normalized entity within a time
+window are linked; connected components, split by span and size, become candidate groups.
+
+* Entities on more than ``common_share`` of a tenant's alerts (and on at least
+  ``common_min_alerts`` of them) do not link: a DNS server or a gateway would otherwise pull
+  everything into one giant component.
+* A component longer than ``max_span`` or larger than ``max_size`` is split, in time order,
+  into consecutive groups (nothing is truncated).
+* Group ids are stable: a hash of the tenant and the sorted member alert ids.
+* Low-fidelity signals join groups like alerts do and are marked (``is_signal``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from numba import njit
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from fusion_ml.errors import param_error
+from fusion_ml.schema import ENTITY_STRUCT, ENTITY_TYPES, arrow_array, timestamps_us
+
+GROUP_COLUMNS = ("group_id", "group_size", "is_signal")
+"""Columns :func:`group_alerts` adds to the alerts."""
+
+
+@dataclass(frozen=True)
+class GroupingConfig:
+    """How alerts are linked into candidate groups (times in seconds)."""
+
+    window: float = 6 * 3_600.0
+    """Two alerts sharing an entity link if at most this far apart."""
+    max_span: float = 7 * 86_400.0
+    """Longest time from a group's first to its last alert."""
+    max_size: int = 50
+    """Most alerts in one group."""
+    common_share: float = 0.02
+    """Entities on more than this share of a tenant's alerts do not link ..."""
+    common_min_alerts: int = 20
+    """... provided they are on at least this many alerts."""
+    link_types: tuple[str, ...] = ENTITY_TYPES
+    """Entity types that link alerts."""
+
+    def validate(self) -> GroupingConfig:
+        """Check every parameter; returns ``self``."""
+        owner = type(self).__name__
+        for name in ("window", "max_span"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise param_error(owner, name, "a number of seconds > 0", value)
+        for name in ("max_size", "common_min_alerts"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise param_error(owner, name, "an int >= 1", value)
+        if not 0 < self.common_share <= 1:
+            raise param_error(owner, "common_share", "a share in (0, 1]", self.common_share)
+        unknown = sorted(set(self.link_types) - set(ENTITY_TYPES))
+        if unknown:
+            raise param_error(owner, "link_types", f"entity types from {ENTITY_TYPES}", unknown)
+        return self
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain values (for logging and catalogs)."""
+        return asdict(self)
+
+
+@njit(cache=True)
+def _split(component, times_us, max_span_us, max_size):  # pragma: no cover - compiled
+    """Chunk number of each alert (sorted by component, then time) within its component."""
+    chunk = np.zeros(len(component), np.int64)
+    current = -1
+    start = 0
+    size = 0
+    number = -1
+    for i in range(len(component)):
+        if component[i] != current or times_us[i] - start > max_span_us or size >= max_size:
+            number += 1
+            current = component[i]
+            start = times_us[i]
+            size = 0
+        chunk[i] = number
+        size += 1
+    return chunk
+
+
+def _links(frame: pd.DataFrame, config: GroupingConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Edges (i, j) between alerts (positions in ``frame``) that share a linking entity within
+    the window: consecutive alerts in time per (tenant, entity)."""
+    entities = arrow_array(frame["entities"], pa.list_(ENTITY_STRUCT))
+    parents = entities.value_parent_indices().to_numpy()
+    flat = entities.flatten()
+    types = flat.field("type").to_numpy(zero_copy_only=False)
+    values = flat.field("value").to_numpy(zero_copy_only=False)
+    keep = np.isin(types, list(config.link_types))
+    parents, types, values = parents[keep], types[keep], values[keep]
+    if len(parents) == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    tenant_codes = pd.factorize(frame["tenant_id"])[0]
+    table = pd.DataFrame({"alert": parents, "tenant": tenant_codes[parents], "type": types,
+                          "value": values})
+    table = table.drop_duplicates(["alert", "type", "value"])
+    key = table.groupby(["tenant", "type", "value"], sort=False).ngroup().to_numpy()
+    per_key = np.bincount(key)
+    tenant_alerts = np.bincount(tenant_codes)
+    key_tenant = np.zeros(len(per_key), np.int64)
+    key_tenant[key] = table["tenant"].to_numpy()
+    common = (per_key > config.common_share * tenant_alerts[key_tenant]) & (
+        per_key >= config.common_min_alerts)
+    usable = ~common[key]
+    alerts = table["alert"].to_numpy()[usable]
+    key = key[usable]
+    times = timestamps_us(frame["timestamp"])[alerts]
+    order = np.lexsort((times, key))
+    alerts, key, times = alerts[order], key[order], times[order]
+    same = (key[1:] == key[:-1]) & (times[1:] - times[:-1] <= config.window * 1e6)
+    return alerts[:-1][same], alerts[1:][same]
+
+
+def group_alerts(alerts: pd.DataFrame, config: GroupingConfig | None = None) -> pd.DataFrame:
+    """The alerts (a new frame) with ``group_id``, ``group_size`` and ``is_signal`` added,
+    sorted by tenant, group start and time. Every alert is in exactly one group (possibly
+    alone); the input is not modified."""
+    config = (config or GroupingConfig()).validate()
+    frame = alerts.reset_index(drop=True).copy()
+    n = len(frame)
+    if n == 0:
+        for column, dtype in (("group_id", "string"), ("group_size", "int64"),
+                              ("is_signal", "bool")):
+            frame[column] = pd.Series(dtype=dtype)
+        return frame
+    src, dst = _links(frame, config)
+    graph = coo_matrix((np.ones(len(src), np.int8), (src, dst)), shape=(n, n))
+    _, component = connected_components(graph, directed=False)
+    times = timestamps_us(frame["timestamp"])
+    order = np.lexsort((np.arange(n), times, component))
+    chunk_sorted = _split(component[order], times[order], int(config.max_span * 1e6),
+                          config.max_size)
+    chunk = np.empty(n, np.int64)
+    chunk[order] = chunk_sorted
+    frame["_chunk"] = chunk
+    ids = frame.groupby("_chunk", sort=False).agg(
+        tenant=("tenant_id", "first"), size=("alert_id", "size"), start=("timestamp", "min"))
+    ids["group_id"] = _group_ids(chunk, frame["alert_id"].astype(str).to_numpy(),
+                                 ids["tenant"].to_dict())
+    frame["group_id"] = frame["_chunk"].map(ids["group_id"]).astype("string")
+    frame["group_size"] = frame["_chunk"].map(ids["size"]).astype("int64")
+    frame["_start"] = frame["_chunk"].map(ids["start"])
+    frame["is_signal"] = (frame["fidelity"] == "signal").fillna(False).astype(bool)
+    frame = frame.sort_values(["tenant_id", "_start", "group_id", "timestamp", "alert_id"],
+                              kind="stable").drop(columns=["_chunk", "_start"])
+    return frame.reset_index(drop=True)
+
+
+def _group_ids(chunk: np.ndarray, alert_ids: np.ndarray, tenants: dict[int, str]) -> dict:
+    """``{chunk: "g-<sha256 of tenant and sorted member ids>"}``."""
+    order = np.lexsort((alert_ids, chunk))
+    sorted_chunks = chunk[order]
+    bounds = np.flatnonzero(np.diff(sorted_chunks)) + 1
+    ids = {}
+    for members in np.split(order, bounds):
+        number = int(chunk[members[0]])
+        text = tenants[number] + "\n" + "\n".join(alert_ids[members].tolist())
+        ids[number] = "g-" + hashlib.sha256(text.encode()).hexdigest()[:20]
+    return ids
+
+
+def group_summary(groups: pd.DataFrame) -> pd.DataFrame:
+    """One row per group: ``group_id``, ``tenant_id``, ``size``, ``signals``, ``first_seen``,
+    ``last_seen``, ``span_s``, ``alert_types`` (distinct)."""
+    summary = groups.groupby("group_id", sort=False).agg(
+        tenant_id=("tenant_id", "first"), size=("alert_id", "size"),
+        signals=("is_signal", "sum"), first_seen=("timestamp", "min"),
+        last_seen=("timestamp", "max"), alert_types=("alert_type", "nunique"))
+    summary["span_s"] = (summary["last_seen"] - summary["first_seen"]).dt.total_seconds()
+    return summary.reset_index()

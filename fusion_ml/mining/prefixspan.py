@@ -1,0 +1,293 @@
+"""Frequent sequential patterns with support counted in groups and in distinct tenants.
+
+Pseudo-projected PrefixSpan compiled with numba over the flat arrays of a
+:class:`~fusion_ml.mining.sequences.SequenceSet`: a projection is a list of (sequence,
+position) pairs, extension items are counted with a last-seen stamp per item, and distinct
+tenants are counted in the same pass (sequences are sorted by tenant, so a second stamp per
+item suffices). Each first item's subtree is mined independently, in parallel threads (the
+compiled code releases the GIL).
+
+A pattern ``<a, b, c>`` is contained in a sequence if its items occur in that order; with
+``max_gap = g``, consecutive pattern items may have at most ``g`` other items between them.
+Both supports are anti-monotone, so both prune the search.
+"""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pandas as pd
+from numba import njit
+from numba.typed import List
+
+from fusion_ml.errors import NotFittedError, param_error
+from fusion_ml.mining.sequences import SequenceSet
+
+PATTERN_COLUMNS = ("pattern", "length", "support", "tenants", "support_share")
+"""Columns of ``patterns_``: ``pattern`` (tuple of labels), ``length``, ``support`` (groups
+containing it), ``tenants`` (distinct tenants with such a group), ``support_share``
+(``support`` / number of groups)."""
+
+
+@njit(nogil=True, cache=True)
+def _item_supports(items, offsets, tenants, n_vocab):  # pragma: no cover - compiled
+    count = np.zeros(n_vocab, np.int64)
+    tcount = np.zeros(n_vocab, np.int64)
+    last_seq = np.full(n_vocab, -1, np.int64)
+    last_ten = np.full(n_vocab, -1, np.int64)
+    for s in range(len(offsets) - 1):
+        t = tenants[s]
+        for p in range(offsets[s], offsets[s + 1]):
+            x = items[p]
+            if last_seq[x] != s:
+                last_seq[x] = s
+                count[x] += 1
+                if last_ten[x] != t:
+                    last_ten[x] = t
+                    tcount[x] += 1
+    return count, tcount
+
+
+@njit(nogil=True, cache=True)
+def _root_projections(items, offsets, n_vocab, all_occurrences):  # pragma: no cover
+    """Projections by every single item at once, as CSR arrays grouped by item: the first
+    occurrence per sequence (or every occurrence, for gap-constrained mining)."""
+    n_seq = len(offsets) - 1
+    last_seq = np.full(n_vocab, -1, np.int64)
+    sizes = np.zeros(n_vocab + 1, np.int64)
+    for s in range(n_seq):
+        for p in range(offsets[s], offsets[s + 1]):
+            x = items[p]
+            if all_occurrences or last_seq[x] != s:
+                last_seq[x] = s
+                sizes[x + 1] += 1
+    ptr = np.cumsum(sizes)
+    fill = ptr[:-1].copy()
+    seqs = np.empty(ptr[-1], np.int32)
+    pos = np.empty(ptr[-1], np.int32)
+    last_seq[:] = -1
+    for s in range(n_seq):
+        for p in range(offsets[s], offsets[s + 1]):
+            x = items[p]
+            if all_occurrences or last_seq[x] != s:
+                last_seq[x] = s
+                seqs[fill[x]] = s
+                pos[fill[x]] = p + 1
+                fill[x] += 1
+    return ptr, seqs, pos
+
+
+@njit(nogil=True, cache=True)
+def _mine_subtree(first, root_s, root_p, items, offsets, tenants, n_vocab, min_count,
+                  min_tenants, max_length, max_gap):  # pragma: no cover - compiled
+    """All frequent patterns that start with ``first`` and have length >= 2, from the
+    projection ``(root_s, root_p)`` of ``<first>``.
+
+    Each node costs two passes over its projection: one counts the extension items (groups
+    and tenants), one writes the projections of all frequent extensions at once (CSR).
+    """
+    out_items = List()
+    out_len = List()
+    out_sup = List()
+    out_ten = List()
+    stack_prefix = List()
+    stack_s = List()
+    stack_p = List()
+    stack_prefix.append(np.array([first], np.int64))
+    stack_s.append(root_s)
+    stack_p.append(root_p)
+    count = np.zeros(n_vocab, np.int64)
+    tcount = np.zeros(n_vocab, np.int64)
+    occurrences = np.zeros(n_vocab, np.int64)
+    last_seq = np.full(n_vocab, -1, np.int64)
+    last_ten = np.full(n_vocab, -1, np.int64)
+    slot = np.full(n_vocab, -1, np.int64)
+    touched = np.empty(n_vocab, np.int64)
+    while len(stack_prefix) > 0:
+        prefix = stack_prefix.pop()
+        seqs = stack_s.pop()
+        starts = stack_p.pop()
+        n_touched = 0
+        for e in range(len(seqs)):
+            s = seqs[e]
+            t = tenants[s]
+            start = starts[e]
+            end = offsets[s + 1]
+            if max_gap >= 0 and start + max_gap + 1 < end:
+                end = start + max_gap + 1
+            for p in range(start, end):
+                x = items[p]
+                if last_seq[x] != s:
+                    if count[x] == 0:
+                        touched[n_touched] = x
+                        n_touched += 1
+                    last_seq[x] = s
+                    count[x] += 1
+                    if last_ten[x] != t:
+                        last_ten[x] = t
+                        tcount[x] += 1
+                if max_gap >= 0:
+                    occurrences[x] += 1
+        frequent = np.sort(touched[:n_touched])
+        grow = len(prefix) + 1 < max_length
+        n_keep = 0
+        for i in range(len(frequent)):
+            x = frequent[i]
+            if count[x] >= min_count and tcount[x] >= min_tenants:
+                for v in prefix:
+                    out_items.append(v)
+                out_items.append(x)
+                out_len.append(len(prefix) + 1)
+                out_sup.append(count[x])
+                out_ten.append(tcount[x])
+                slot[x] = n_keep
+                frequent[n_keep] = x
+                n_keep += 1
+        sizes = np.zeros(n_keep + 1, np.int64)
+        for i in range(n_keep):
+            x = frequent[i]
+            sizes[i + 1] = occurrences[x] if max_gap >= 0 else count[x]
+        for i in range(n_touched):
+            x = touched[i]
+            count[x] = 0
+            tcount[x] = 0
+            occurrences[x] = 0
+            last_seq[x] = -1
+            last_ten[x] = -1
+        if not grow or n_keep == 0:
+            for i in range(n_keep):
+                slot[frequent[i]] = -1
+            continue
+        ptr = np.cumsum(sizes)
+        fill = ptr[:-1].copy()
+        child_s = np.empty(ptr[-1], np.int32)
+        child_p = np.empty(ptr[-1], np.int32)
+        for e in range(len(seqs)):
+            s = seqs[e]
+            start = starts[e]
+            end = offsets[s + 1]
+            if max_gap >= 0 and start + max_gap + 1 < end:
+                end = start + max_gap + 1
+            for p in range(start, end):
+                x = items[p]
+                k = slot[x]
+                if k >= 0 and (max_gap >= 0 or last_seq[x] != s):
+                    last_seq[x] = s
+                    child_s[fill[k]] = s
+                    child_p[fill[k]] = p + 1
+                    fill[k] += 1
+        for i in range(n_keep - 1, -1, -1):
+            x = frequent[i]
+            slot[x] = -1
+            last_seq[x] = -1
+            pattern = np.empty(len(prefix) + 1, np.int64)
+            pattern[:-1] = prefix
+            pattern[-1] = x
+            stack_prefix.append(pattern)
+            stack_s.append(child_s[ptr[i]:ptr[i + 1]])
+            stack_p.append(child_p[ptr[i]:ptr[i + 1]])
+    return out_items, out_len, out_sup, out_ten
+
+
+def min_count_for(min_support: int | float, n_sequences: int) -> int:
+    """A support threshold as a count: ints are counts, floats in (0, 1] shares of groups."""
+    if isinstance(min_support, float):
+        return max(1, math.ceil(min_support * n_sequences - 1e-9))
+    return int(min_support)
+
+
+class SequentialPatternMiner:
+    """Frequent sequential patterns over candidate groups (an estimator).
+
+    >>> miner = SequentialPatternMiner(min_support=0.01, min_tenants=3, max_length=5)
+    >>> miner.fit(sequences).patterns_        # doctest: +SKIP
+
+    ``min_support``: an int (groups) or a float in (0, 1] (share of groups); ``min_tenants``:
+    distinct tenants a pattern must be seen in (the privacy floor); ``max_length``: longest
+    pattern; ``max_gap``: at most this many other items between consecutive pattern items
+    (``None``: no limit); ``n_jobs``: threads.
+    """
+
+    def __init__(self, min_support: int | float = 0.01, min_tenants: int = 3,
+                 max_length: int = 5, max_gap: int | None = None, n_jobs: int = 2) -> None:
+        self.min_support = min_support
+        self.min_tenants = min_tenants
+        self.max_length = max_length
+        self.max_gap = max_gap
+        self.n_jobs = n_jobs
+
+    def _validate(self) -> None:
+        owner = type(self).__name__
+        support = self.min_support
+        if isinstance(support, bool) or not (
+            (isinstance(support, int) and support >= 1)
+            or (isinstance(support, float) and 0 < support <= 1)
+        ):
+            raise param_error(owner, "min_support", "an int >= 1 or a float in (0, 1]", support)
+        for name, low in (("min_tenants", 1), ("max_length", 1), ("n_jobs", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise param_error(owner, name, f"an int >= {low}", value)
+        gap = self.max_gap
+        if gap is not None and (isinstance(gap, bool) or not isinstance(gap, int) or gap < 0):
+            raise param_error(owner, "max_gap", "None or an int >= 0", gap)
+
+    def fit(self, sequences: SequenceSet) -> SequentialPatternMiner:
+        """Mine ``sequences``; sets ``patterns_``, ``n_sequences_``, ``min_count_``."""
+        self._validate()
+        n = len(sequences)
+        min_count = min_count_for(self.min_support, n)
+        items = np.ascontiguousarray(sequences.items, dtype=np.int32)
+        offsets = np.ascontiguousarray(sequences.offsets, dtype=np.int64)
+        tenants = np.ascontiguousarray(sequences.tenants, dtype=np.int32)
+        n_vocab = len(sequences.vocabulary)
+        count, tcount = _item_supports(items, offsets, tenants, max(n_vocab, 1))
+        firsts = [x for x in range(n_vocab)
+                  if count[x] >= min_count and tcount[x] >= self.min_tenants]
+        rows: list[tuple[tuple[int, ...], int, int]] = [((x,), int(count[x]), int(tcount[x]))
+                                                       for x in firsts]
+        gap = -1 if self.max_gap is None else self.max_gap
+        if self.max_length >= 2 and firsts:
+            ptr, root_s, root_p = _root_projections(items, offsets, n_vocab, gap >= 0)
+
+            def subtree(x: int):
+                a, b = ptr[x], ptr[x + 1]
+                return _mine_subtree(x, root_s[a:b], root_p[a:b], items, offsets, tenants,
+                                     n_vocab, min_count, self.min_tenants, self.max_length, gap)
+
+            with ThreadPoolExecutor(max_workers=self.n_jobs) as pool:
+                for flat, lengths, sup, ten in pool.map(subtree, firsts):
+                    flat_items = np.asarray(flat, dtype=np.int64)
+                    position = 0
+                    for length, s, t in zip(lengths, sup, ten, strict=True):
+                        rows.append((tuple(flat_items[position:position + length].tolist()),
+                                     int(s), int(t)))
+                        position += length
+        vocab = sequences.vocabulary
+        frame = pd.DataFrame({
+            "pattern": [tuple(vocab[c] for c in codes) for codes, _, _ in rows],
+            "length": [len(codes) for codes, _, _ in rows],
+            "support": [s for _, s, _ in rows],
+            "tenants": [t for _, _, t in rows],
+        })
+        frame["support_share"] = frame["support"] / max(n, 1)
+        if len(frame):
+            frame = frame.sort_values(["length", "support", "pattern"],
+                                      ascending=[True, False, True], kind="stable")
+        self.patterns_ = frame.reset_index(drop=True)[list(PATTERN_COLUMNS)]
+        self.n_sequences_ = n
+        self.min_count_ = min_count
+        return self
+
+    def check_fitted(self) -> None:
+        """Raise :class:`NotFittedError` unless :meth:`fit` has run."""
+        if not hasattr(self, "patterns_"):
+            raise NotFittedError(f"{type(self).__name__} is not fitted: call fit(sequences) "
+                                 "first")
+
+    def get_params(self) -> dict[str, object]:
+        """Constructor parameters (for cloning and logging)."""
+        return {"min_support": self.min_support, "min_tenants": self.min_tenants,
+                "max_length": self.max_length, "max_gap": self.max_gap, "n_jobs": self.n_jobs}

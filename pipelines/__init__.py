@@ -1,0 +1,1 @@
+"""Prefect flows that orchestrate :mod:`fusion_ml` library calls (one task, one call)."""
