@@ -14,8 +14,10 @@ with ``max_length=6`` and ``min_tenants=1`` by
   session start-up and a warm-up fit on a small set are excluded and reported apart.
 
 Every (engine, support) runs in its own spawned process; memory is that process tree's peak
-resident set (sampled every 50 ms, so the Spark JVM and its Python workers count), and the
-increase over the RSS after generating the input. Pattern sets, compared as (pattern, group
+resident set (sampled every 50 ms from /proc, so the Spark JVM and its Python workers count),
+and its increase over the RSS once the input is generated. (``ru_maxrss`` is not used: it
+misses the JVM, and a spawned child starts with its parent's high-water mark, since Linux keeps
+it across fork and exec.) Pattern sets, compared as (pattern, group
 support), must be equal between engines at the same support; ours and Spark also agree on
 tenant support.
 
@@ -27,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import sys
 import threading
 import time
@@ -60,7 +61,6 @@ class EngineRun:
     wall_s: float
     peak_rss_mb: float
     rss_increase_mb: float
-    py_maxrss_mb: float
     patterns: set[PatternKey]
     tenants: dict[tuple[str, ...], int] | None = None
     extra: dict[str, float] = field(default_factory=dict)
@@ -118,10 +118,6 @@ def tree_rss_kb(root: int | None = None) -> int:
     return total
 
 
-def py_maxrss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def run_engine(engine: str, n_groups: int, support: float, min_tenants: int = 1) -> EngineRun:
     """Generate the input, then run one engine on it and measure it (in this process)."""
     groups = synthetic_groups(n_groups, seed=SEED)
@@ -163,8 +159,7 @@ def run_engine(engine: str, n_groups: int, support: float, min_tenants: int = 1)
         session.stop()
     label = engine if engine != "ours" else f"ours (min_tenants={min_tenants})"
     return EngineRun(engine, label, support, wall, sampler.peak_kb / 1024,
-                     (sampler.peak_kb - baseline_kb) / 1024, py_maxrss_mb(), patterns, tenants,
-                     extra)
+                     (sampler.peak_kb - baseline_kb) / 1024, patterns, tenants, extra)
 
 
 def _run_prefixspan(groups: SequenceSet, min_count: int) -> tuple[set[PatternKey], float]:
@@ -194,14 +189,13 @@ def report(runs: Sequence[EngineRun], n_groups: int, support: float) -> list[str
     lines = [f"\nmin_support {support:.2%} of groups ({min_count:,} groups), "
              f"max_length {MAX_LENGTH}",
              f"  {'engine':<24}{'wall s':>9}{'peak RSS MB':>13}{'+RSS MB':>9}"
-             f"{'py maxrss MB':>14}{'patterns':>10}  notes"]
+             f"{'patterns':>10}  notes"]
     for run in runs:
         notes = ", ".join(f"{k} {v:.1f}" for k, v in run.extra.items())
         if run.engine == "prefixspan":
             notes = "no tenant support" + (f", {notes}" if notes else "")
         lines.append(f"  {run.label:<24}{run.wall_s:>9.2f}{run.peak_rss_mb:>13.0f}"
-                     f"{run.rss_increase_mb:>9.0f}{run.py_maxrss_mb:>14.0f}"
-                     f"{len(run.patterns):>10,}  {notes}")
+                     f"{run.rss_increase_mb:>9.0f}{len(run.patterns):>10,}  {notes}")
     base = {r.engine: r for r in runs if r.label != "ours (min_tenants=3)"}
     ours = base.get("ours")
     for other in ("prefixspan", "spark"):

@@ -214,20 +214,9 @@ def _mining_options(command):
 
 
 def _mining_pipeline():
-    """The ``pipelines.mining`` module; from the source checkout when ``pipelines`` is not an
-    installed package (an editable install of fusion_ml only)."""
-    try:
-        from pipelines import mining
-    except ModuleNotFoundError as exc:
-        from fusion_ml.errors import ConfigError
-        from fusion_ml.paths import repo_root
+    """The ``pipelines.mining`` module (imported on use: it pulls in Prefect)."""
+    from pipelines import mining
 
-        root = repo_root()
-        if exc.name != "pipelines" or not (root / "pipelines" / "mining.py").is_file():
-            raise ConfigError("the 'pipelines' package is not installed and no source "
-                              "checkout holds it") from exc
-        sys.path.insert(0, str(root))
-        from pipelines import mining
     return mining
 
 
@@ -259,6 +248,8 @@ def mine(alerts, out, engine, min_tenants, min_support, max_length, cooccurrence
 
 
 def _format_mining(result: dict, catalog, top: int, seconds: float) -> str:
+    from fusion_ml.reporting import format_rules
+
     counts = result["counts"]
     lines = [f"catalog   {result['catalog']} (content hash {result['content_hash'][:16]})",
              f"mlflow    run {result['run_id']} at {result['tracking_uri']}",
@@ -275,18 +266,7 @@ def _format_mining(result: dict, catalog, top: int, seconds: float) -> str:
                      f"{ev['playbooks_found']}/{ev['playbooks_expected']}, transitions "
                      f"{ev['transitions_found']}/{ev['transitions_expected']}, routine-only "
                      f"pairs prevalent {ev['routine_only_pairs_prevalent']}")
-    rules = catalog.rules
-    for level in counts["levels"]:
-        prevalent = rules[(rules["level"] == level) & (rules["kind"] == "prevalent")]
-        prevalent = prevalent.sort_values(["tenants", "support", "confidence"], ascending=False)
-        lines += ["", f"top prevalent rules ({level}): "
-                  + (f"{min(top, len(prevalent))} of {len(prevalent)}" if len(prevalent)
-                     else "none")]
-        if len(prevalent):
-            lines.append(f"  {'tenants':>7} {'support':>8} {'confidence':>10}  pattern")
-        for row in prevalent.head(top).itertuples():
-            lines.append(f"  {row.tenants:>7} {row.support:>8} {row.confidence:>10.2f}  "
-                         + " > ".join(row.pattern))
+    lines += ["", format_rules(catalog.rules, top)]
     return "\n".join(lines)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pandas as pd
+
 from fusion_ml.ingest.run import IngestResult
 from fusion_ml.simulate.generator import SimulationStats
 
@@ -45,4 +47,20 @@ def format_ingest_result(result: IngestResult, seconds: float | None = None) -> 
         lines.append(f"wrote {result.total('accepted'):,} alerts to {result.output}{rate}")
     if result.quarantine is not None:
         lines.append(f"quarantined {result.total('quarantined'):,} records to {result.quarantine}")
+    return "\n".join(lines)
+
+
+def format_rules(rules: pd.DataFrame, top: int = 10, kind: str = "prevalent") -> str:
+    """The ``top`` rules of one kind per level, most widespread first."""
+    lines = []
+    for level in dict.fromkeys(rules["level"]):
+        chosen = rules[(rules["level"] == level) & (rules["kind"] == kind)]
+        best = chosen.sort_values(["tenants", "support", "confidence"], ascending=False).head(top)
+        lines.append(f"top {kind} rules ({level}): " +
+                     (f"{len(best)} of {len(chosen)}" if len(chosen) else "none"))
+        if len(best):
+            lines.append(f"  {'tenants':>7} {'support':>8} {'confidence':>10}  pattern")
+        for row in best.itertuples():
+            lines.append(f"  {row.tenants:>7} {row.support:>8} {row.confidence:>10.2f}  "
+                         + " > ".join(row.pattern))
     return "\n".join(lines)

@@ -73,9 +73,9 @@ def test_support_never_grows_when_a_pattern_is_extended(sequences, pattern, extr
 
 
 def test_miner_agrees_with_the_prefixspan_package():
-    from prefixspan import PrefixSpan
-
     import random
+
+    from prefixspan import PrefixSpan
 
     rng = random.Random(4)
     sequences = [[rng.choice("abcdefgh") for _ in range(rng.randint(1, 9))] for _ in range(400)]

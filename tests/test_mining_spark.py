@@ -88,14 +88,15 @@ def test_parity_on_medium_synthetic_set(spark):
 
 @pytest.mark.slow
 def test_parity_with_many_tenants_and_partial_reductions(spark, monkeypatch):
-    # 200 tenants: four 64-bit tenant words per pattern, sign bit included; reduce every batch
+    # 200 tenants: four 64-bit tenant words per pattern, sign bit included; reduce every batch;
+    # n_jobs above local[2]'s parallelism: the input is repartitioned (tenants interleave)
     monkeypatch.setattr("fusion_ml.mining.spark._REDUCE_EVERY", 1)
     groups = synthetic_groups(n_groups=4_000, n_types=20, n_tenants=200, seed=5)
     params = {"min_support": 40, "min_tenants": 20, "max_length": 3}
     local = SequentialPatternMiner(**params).fit(groups)
     batch_size = "spark.sql.execution.arrow.maxRecordsPerBatch"
     try:  # a runtime setting: applied to the running session
-        miner = SparkPatternMiner(**params, spark_conf={batch_size: "500"}).fit(groups)
+        miner = SparkPatternMiner(**params, n_jobs=3, spark_conf={batch_size: "500"}).fit(groups)
         assert spark.conf.get(batch_size) == "500"
     finally:
         spark.conf.unset(batch_size)

@@ -18,10 +18,8 @@ def contains(sequence: Sequence[str], pattern: Sequence[str], max_gap: int | Non
             return True
         stop = len(sequence) if max_gap is None or previous is None else min(
             len(sequence), previous + max_gap + 2)
-        for i in range(start, stop):
-            if sequence[i] == pattern[k] and search(i + 1, k + 1, i):
-                return True
-        return False
+        return any(sequence[i] == pattern[k] and search(i + 1, k + 1, i)
+                   for i in range(start, stop))
 
     return search(0, 0, None)
 

@@ -165,7 +165,8 @@ def cooccurrence_rules(groups: pd.DataFrame, min_support: float, min_tenants: in
     rules = rules[rules["tenants"] >= min_tenants].copy()
     rules["antecedents"] = [tuple(sorted(a)) for a in rules["antecedents"]]
     rules["consequents"] = [tuple(sorted(c)) for c in rules["consequents"]]
-    return rules.sort_values(["lift", "support"], ascending=False)[columns].reset_index(drop=True)
+    return rules.sort_values(["lift", "support", "antecedents", "consequents"],
+                             ascending=[False, False, True, True])[columns].reset_index(drop=True)
 
 
 def mine_catalog(groups: pd.DataFrame, config: MiningConfig | None = None) -> PatternCatalog:

@@ -130,8 +130,7 @@ class SparkPatternMiner(SequentialPatternMiner):
     Same parameters and ``patterns_`` as :class:`SequentialPatternMiner` (``pattern``,
     ``length``, ``support``, ``tenants``, ``support_share``; sorted by length, then support
     descending, then pattern), except that ``max_gap`` must be ``None``. ``n_jobs``: Spark
-    partitions of the input (or Spark's default parallelism if larger; an input has at most
-    one partition per Arrow batch, ``spark.sql.execution.arrow.maxRecordsPerBatch`` rows);
+    partitions of the input (Spark's default parallelism if that is larger);
     ``master`` and ``spark_conf`` go to :func:`spark_session`, which reuses an active session.
     Also sets ``stage_seconds_``: wall seconds of the ``load``, ``prefixspan`` and ``tenants``
     stages.
@@ -182,13 +181,14 @@ class SparkPatternMiner(SequentialPatternMiner):
         from pyspark.ml.fpm import PrefixSpan
         from pyspark.sql import functions as F
 
-        partitions = max(self.n_jobs, spark.sparkContext.defaultParallelism)
         clock = time.perf_counter()
-        # A DataFrame made from local Arrow data carries its rows inside every task of every
-        # stage that reads it, cached or not (Spark warns of tasks of tens of MB). A local
-        # checkpoint, one task per Arrow batch, keeps the rows in the block manager and cuts
-        # them out of the lineage; the coalesce after it ships no data.
-        frame = spark.createDataFrame(table).localCheckpoint(eager=True).coalesce(partitions)
+        frame = spark.createDataFrame(table)  # in spark.sparkContext.defaultParallelism slices
+        if self.n_jobs > spark.sparkContext.defaultParallelism:
+            frame = frame.repartition(self.n_jobs)
+        # A DataFrame made from local data carries its rows inside every task of every stage
+        # that reads it, cached or not (Spark warns of tasks of tens of MB). A local checkpoint
+        # ships them once, keeps them in the block manager and cuts them out of the lineage.
+        frame = frame.localCheckpoint(eager=True)
         self.stage_seconds_["load"] = time.perf_counter() - clock
         n_rows = table.num_rows
         broadcast = None
