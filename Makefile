@@ -36,6 +36,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/simulate.py
+	$(BIN)/python benchmarks/mining.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check fusion_ml tests benchmarks pipelines

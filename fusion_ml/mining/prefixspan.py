@@ -15,6 +15,7 @@ Both supports are anti-monotone, so both prune the search.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -191,6 +192,23 @@ def _mine_subtree(first, root_s, root_p, items, offsets, tenants, n_vocab, min_c
     return out_items, out_len, out_sup, out_ten
 
 
+def pattern_frame(rows: list[tuple[tuple[int, ...], int, int]], vocabulary: Sequence[str],
+                  n_sequences: int) -> pd.DataFrame:
+    """``patterns_`` (columns :data:`PATTERN_COLUMNS`) from ``(codes, support, tenants)`` rows,
+    sorted by length, then support (descending), then pattern."""
+    frame = pd.DataFrame({
+        "pattern": [tuple(vocabulary[c] for c in codes) for codes, _, _ in rows],
+        "length": [len(codes) for codes, _, _ in rows],
+        "support": [s for _, s, _ in rows],
+        "tenants": [t for _, _, t in rows],
+    })
+    frame["support_share"] = frame["support"] / max(n_sequences, 1)
+    if len(frame):
+        frame = frame.sort_values(["length", "support", "pattern"],
+                                  ascending=[True, False, True], kind="stable")
+    return frame.reset_index(drop=True)[list(PATTERN_COLUMNS)]
+
+
 def min_count_for(min_support: int | float, n_sequences: int) -> int:
     """A support threshold as a count: ints are counts, floats in (0, 1] shares of groups."""
     if isinstance(min_support, float):
@@ -265,18 +283,7 @@ class SequentialPatternMiner:
                         rows.append((tuple(flat_items[position:position + length].tolist()),
                                      int(s), int(t)))
                         position += length
-        vocab = sequences.vocabulary
-        frame = pd.DataFrame({
-            "pattern": [tuple(vocab[c] for c in codes) for codes, _, _ in rows],
-            "length": [len(codes) for codes, _, _ in rows],
-            "support": [s for _, s, _ in rows],
-            "tenants": [t for _, _, t in rows],
-        })
-        frame["support_share"] = frame["support"] / max(n, 1)
-        if len(frame):
-            frame = frame.sort_values(["length", "support", "pattern"],
-                                      ascending=[True, False, True], kind="stable")
-        self.patterns_ = frame.reset_index(drop=True)[list(PATTERN_COLUMNS)]
+        self.patterns_ = pattern_frame(rows, sequences.vocabulary, n)
         self.n_sequences_ = n
         self.min_count_ = min_count
         return self

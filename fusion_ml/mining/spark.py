@@ -31,11 +31,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from numba import njit
 
 from fusion_ml.errors import ConfigError, param_error
-from fusion_ml.mining.prefixspan import PATTERN_COLUMNS, SequentialPatternMiner, min_count_for
+from fusion_ml.mining.prefixspan import SequentialPatternMiner, min_count_for, pattern_frame
 from fusion_ml.mining.sequences import SequenceSet
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -171,7 +170,7 @@ class SparkPatternMiner(SequentialPatternMiner):
             spark = spark_session(self.master, self.spark_conf)
             with _no_pandas_version_warning():
                 rows = self._mine(spark, table, min_count)
-        self.patterns_ = _pattern_frame(rows, sequences.vocabulary, n)
+        self.patterns_ = pattern_frame(rows, sequences.vocabulary, n)
         self.n_sequences_ = n
         self.min_count_ = min_count
         return self
@@ -415,17 +414,3 @@ def _or_by_key(keys: np.ndarray, bits: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return keys[starts], np.bitwise_or.reduceat(bits, starts)
 
 
-def _pattern_frame(rows: list[tuple[tuple[int, ...], int, int]], vocabulary: Sequence[str],
-                   n_sequences: int) -> pd.DataFrame:
-    """``patterns_`` from ``(codes, support, tenants)`` rows, in SequentialPatternMiner's order."""
-    frame = pd.DataFrame({
-        "pattern": [tuple(vocabulary[c] for c in codes) for codes, _, _ in rows],
-        "length": [len(codes) for codes, _, _ in rows],
-        "support": [s for _, s, _ in rows],
-        "tenants": [t for _, _, t in rows],
-    })
-    frame["support_share"] = frame["support"] / max(n_sequences, 1)
-    if len(frame):
-        frame = frame.sort_values(["length", "support", "pattern"],
-                                  ascending=[True, False, True], kind="stable")
-    return frame.reset_index(drop=True)[list(PATTERN_COLUMNS)]
