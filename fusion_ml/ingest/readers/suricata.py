@@ -15,6 +15,7 @@ in ``fusion_ml/data/suricata_category_tactics.json`` (a documented heuristic).
 from __future__ import annotations
 
 import functools
+from hashlib import sha256
 import json
 from pathlib import Path
 from typing import Any, ClassVar
@@ -97,6 +98,9 @@ def _rule_memoized(alert: dict[str, Any]) -> tuple[str, str | None, list[str], l
     return found
 
 
+_new_row = tuple.__new__  # AlertRow without its keyword-handling constructor (hot path)
+
+
 def eve_to_alert(eve: dict[str, Any], tenant: Any, alert_id: str, tenant_field: str) -> AlertRow:
     """Map one EVE alert object (already known to be ``event_type == "alert"``)."""
     alert = eve.get("alert")
@@ -106,6 +110,7 @@ def eve_to_alert(eve: dict[str, Any], tenant: Any, alert_id: str, tenant_field: 
     timestamp = parse_timestamp(eve.get("timestamp"), "timestamp")
     alert_type, severity, techniques, tactics = _rule_memoized(alert)
     entities = EntityList()
+    items = entities.items
     for name in ("src_ip", "dest_ip"):
         value = eve.get(name)
         if type(value) is str and value:  # the common case, without EntityList's checks
@@ -113,8 +118,8 @@ def eve_to_alert(eve: dict[str, Any], tenant: Any, alert_id: str, tenant_field: 
                 ip = ("ip", canonical_ip(value))
             except RecordError as exc:
                 raise RecordError(exc.reason, name) from None
-            if ip not in entities.items:
-                entities.items.append(ip)
+            if ip not in items:
+                items.append(ip)
         else:
             entities.add("ip", value, name)
     http = eve.get("http")
@@ -138,8 +143,8 @@ def eve_to_alert(eve: dict[str, Any], tenant: Any, alert_id: str, tenant_field: 
     fileinfo = eve.get("fileinfo")
     if isinstance(fileinfo, dict):
         entities.add("file", fileinfo.get("filename"), "fileinfo.filename")
-    return AlertRow(tenant_id, alert_id, timestamp, alert_type, "suricata", severity, fidelity_for(severity),
-                    techniques, tactics, entities.items)
+    return _new_row(AlertRow, (tenant_id, alert_id, timestamp, alert_type, "suricata", severity,
+                               fidelity_for(severity), techniques, tactics, items, None))
 
 
 class SuricataEveReader(Reader):
@@ -159,7 +164,8 @@ class SuricataEveReader(Reader):
         tenant = self.tenant_or(record.get("tenant_id"))
         if tenant is None:
             raise RecordError("EVE has no tenant: give --tenant", "tenant_id")
-        return eve_to_alert(record, tenant, content_id("eve", raw or b""), "tenant_id")
+        alert_id = "eve-" + sha256(raw).hexdigest()[:24] if raw else content_id("eve", b"")
+        return eve_to_alert(record, tenant, alert_id, "tenant_id")
 
 
 class SplunkSuricataReader(Reader):
