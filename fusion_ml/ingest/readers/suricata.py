@@ -15,8 +15,8 @@ in ``fusion_ml/data/suricata_category_tactics.json`` (a documented heuristic).
 from __future__ import annotations
 
 import functools
-from hashlib import sha256
 import json
+from hashlib import sha256
 from pathlib import Path
 from typing import Any, ClassVar
 
