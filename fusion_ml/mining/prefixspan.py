@@ -1,9 +1,11 @@
 """Frequent sequential patterns with support counted in groups and in distinct tenants.
 
-Pseudo-projected PrefixSpan compiled with numba over the flat arrays of a
-:class:`~fusion_ml.mining.sequences.SequenceSet`: a projection is a list of (sequence,
-position) pairs, extension items are counted with a last-seen stamp per item, and distinct
-tenants are counted in the same pass (sequences are sorted by tenant, so a second stamp per
+PrefixSpan compiled with numba over the flat arrays of a
+:class:`~fusion_ml.mining.sequences.SequenceSet`. The first level is pseudo-projected (a list
+of (sequence, position) pairs); below it, projections are physical and filtered (contiguous
+copies of the suffixes holding only the parent's frequent extensions; with a gap constraint
+they stay pseudo-projections). Extension items are counted with a last-seen stamp per item,
+and distinct tenants in the same pass (sequences are sorted by tenant, so a second stamp per
 item suffices). Each first item's subtree is mined independently, in parallel threads (the
 compiled code releases the GIL).
 
@@ -192,6 +194,158 @@ def _mine_subtree(first, root_s, root_p, items, offsets, tenants, n_vocab, min_c
     return out_items, out_len, out_sup, out_ten
 
 
+@njit(nogil=True, cache=True)
+def _mine_subtree_physical(first, root_s, root_p, items, offsets, tenants, n_vocab, min_count,
+                           min_tenants, max_length, keep1):  # pragma: no cover - compiled
+    """:func:`_mine_subtree` without a gap constraint, on physical projections: each node's
+    suffixes are copied into one contiguous buffer, keeping only the items that were frequent
+    extensions of the parent (no longer pattern can use another). Scans then run over short,
+    contiguous memory instead of jumping through the whole data set."""
+    out_items = List()
+    out_len = List()
+    out_sup = List()
+    out_ten = List()
+    # root node: copy the suffixes, keeping only items frequent on their own
+    n = len(root_s)
+    off = np.zeros(n + 1, np.int64)
+    for e in range(n):
+        c = 0
+        for p in range(root_p[e], offsets[root_s[e] + 1]):
+            if keep1[items[p]]:
+                c += 1
+        off[e + 1] = off[e] + c
+    buf = np.empty(off[n], np.int32)
+    ten = np.empty(n, np.int32)
+    for e in range(n):
+        s = root_s[e]
+        ten[e] = tenants[s]
+        w = off[e]
+        for p in range(root_p[e], offsets[s + 1]):
+            x = items[p]
+            if keep1[x]:
+                buf[w] = x
+                w += 1
+    st_prefix = List()
+    st_ten = List()
+    st_off = List()
+    st_buf = List()
+    st_prefix.append(np.array([first], np.int64))
+    st_ten.append(ten)
+    st_off.append(off)
+    st_buf.append(buf)
+    count = np.zeros(n_vocab, np.int64)
+    tcount = np.zeros(n_vocab, np.int64)
+    last = np.full(n_vocab, -1, np.int64)
+    last_ten = np.full(n_vocab, -1, np.int64)
+    slot = np.full(n_vocab, -1, np.int64)
+    touched = np.empty(n_vocab, np.int64)
+    while len(st_prefix) > 0:
+        prefix = st_prefix.pop()
+        ten = st_ten.pop()
+        off = st_off.pop()
+        buf = st_buf.pop()
+        n = len(ten)
+        n_touched = 0
+        for e in range(n):
+            t = ten[e]
+            for p in range(off[e], off[e + 1]):
+                x = buf[p]
+                if last[x] != e:
+                    if count[x] == 0:
+                        touched[n_touched] = x
+                        n_touched += 1
+                    last[x] = e
+                    count[x] += 1
+                    if last_ten[x] != t:
+                        last_ten[x] = t
+                        tcount[x] += 1
+        frequent = np.sort(touched[:n_touched])
+        grow = len(prefix) + 1 < max_length
+        n_keep = 0
+        for i in range(len(frequent)):
+            x = frequent[i]
+            if count[x] >= min_count and tcount[x] >= min_tenants:
+                for v in prefix:
+                    out_items.append(v)
+                out_items.append(x)
+                out_len.append(len(prefix) + 1)
+                out_sup.append(count[x])
+                out_ten.append(tcount[x])
+                slot[x] = n_keep
+                frequent[n_keep] = x
+                n_keep += 1
+        entries = np.zeros(n_keep + 1, np.int64)
+        for i in range(n_keep):
+            entries[i + 1] = count[frequent[i]]
+        for i in range(n_touched):
+            x = touched[i]
+            count[x] = 0
+            tcount[x] = 0
+            last[x] = -1
+            last_ten[x] = -1
+        if not grow or n_keep == 0:
+            for i in range(n_keep):
+                slot[frequent[i]] = -1
+            continue
+        eptr = np.cumsum(entries)
+        # sizes of the children's buffers: items of the kept set after each first occurrence
+        blen = np.zeros(n_keep + 1, np.int64)
+        for e in range(n):
+            total = 0
+            for p in range(off[e], off[e + 1]):
+                if slot[buf[p]] >= 0:
+                    total += 1
+            seen = 0
+            for p in range(off[e], off[e + 1]):
+                x = buf[p]
+                k = slot[x]
+                if k >= 0:
+                    seen += 1
+                    if last[x] != e:
+                        last[x] = e
+                        blen[k + 1] += total - seen
+        for i in range(n_keep):
+            last[frequent[i]] = -1
+        bptr = np.cumsum(blen)
+        c_ten = np.empty(eptr[-1], np.int32)
+        c_off = np.empty(eptr[-1] + n_keep, np.int64)  # per child: its own n+1 offsets
+        c_buf = np.empty(bptr[-1], np.int32)
+        efill = eptr[:-1].copy()
+        bfill = bptr[:-1].copy()
+        for i in range(n_keep):
+            c_off[eptr[i] + i] = bptr[i]
+        for e in range(n):
+            for p in range(off[e], off[e + 1]):
+                x = buf[p]
+                k = slot[x]
+                if k >= 0 and last[x] != e:
+                    last[x] = e
+                    w = bfill[k]
+                    for q in range(p + 1, off[e + 1]):
+                        y = buf[q]
+                        if slot[y] >= 0:
+                            c_buf[w] = y
+                            w += 1
+                    bfill[k] = w
+                    j = efill[k]
+                    c_ten[j] = ten[e]
+                    c_off[j + k + 1] = w
+                    efill[k] = j + 1
+        for i in range(n_keep - 1, -1, -1):
+            x = frequent[i]
+            slot[x] = -1
+            last[x] = -1
+            pattern = np.empty(len(prefix) + 1, np.int64)
+            pattern[:-1] = prefix
+            pattern[-1] = x
+            st_prefix.append(pattern)
+            st_ten.append(c_ten[eptr[i]:eptr[i + 1]])
+            o = c_off[eptr[i] + i:eptr[i + 1] + i + 1] - bptr[i]
+            st_off.append(o)
+            st_buf.append(c_buf[bptr[i]:bptr[i + 1]])
+    return out_items, out_len, out_sup, out_ten
+
+
 def pattern_frame(rows: list[tuple[tuple[int, ...], int, int]], vocabulary: Sequence[str],
                   n_sequences: int) -> pd.DataFrame:
     """``patterns_`` (columns :data:`PATTERN_COLUMNS`) from ``(codes, support, tenants)`` rows,
@@ -270,8 +424,14 @@ class SequentialPatternMiner:
         if self.max_length >= 2 and firsts:
             ptr, root_s, root_p = _root_projections(items, offsets, n_vocab, gap >= 0)
 
+            frequent_alone = (count >= min_count) & (tcount >= self.min_tenants)
+
             def subtree(x: int):
                 a, b = ptr[x], ptr[x + 1]
+                if gap < 0:
+                    return _mine_subtree_physical(x, root_s[a:b], root_p[a:b], items, offsets,
+                                                  tenants, n_vocab, min_count, self.min_tenants,
+                                                  self.max_length, frequent_alone)
                 return _mine_subtree(x, root_s[a:b], root_p[a:b], items, offsets, tenants,
                                      n_vocab, min_count, self.min_tenants, self.max_length, gap)
 
