@@ -195,36 +195,68 @@ def _mine_subtree(first, root_s, root_p, items, offsets, tenants, n_vocab, min_c
 
 
 @njit(nogil=True, cache=True)
-def _mine_subtree_physical(first, root_s, root_p, items, offsets, tenants, n_vocab, min_count,
-                           min_tenants, max_length, keep1):  # pragma: no cover - compiled
-    """:func:`_mine_subtree` without a gap constraint, on physical projections: each node's
-    suffixes are copied into one contiguous buffer, keeping only the items that were frequent
-    extensions of the parent (no longer pattern can use another). Scans then run over short,
-    contiguous memory instead of jumping through the whole data set."""
+def _root_nodes(items, offsets, tenants, keep1, n_vocab):  # pragma: no cover - compiled
+    """Physical projections of every frequent single item, built in two sequential sweeps:
+    for item ``x``, one entry per sequence holding it (its tenant, and the suffix after its
+    first occurrence, keeping only items in ``keep1``). Entries of item ``x`` are
+    ``eptr[x]:eptr[x + 1]``; entry ``j``'s items are ``buf[off[j + x]:off[j + x + 1]]``."""
+    last = np.full(n_vocab, -1, np.int64)
+    entries = np.zeros(n_vocab + 1, np.int64)
+    lengths = np.zeros(n_vocab + 1, np.int64)
+    for s in range(len(offsets) - 1):
+        total = 0
+        for p in range(offsets[s], offsets[s + 1]):
+            if keep1[items[p]]:
+                total += 1
+        seen = 0
+        for p in range(offsets[s], offsets[s + 1]):
+            x = items[p]
+            if keep1[x]:
+                seen += 1
+                if last[x] != s:
+                    last[x] = s
+                    entries[x + 1] += 1
+                    lengths[x + 1] += total - seen
+    eptr = np.cumsum(entries)
+    bptr = np.cumsum(lengths)
+    ten = np.empty(eptr[-1], np.int32)
+    off = np.empty(eptr[-1] + n_vocab, np.int64)
+    buf = np.empty(bptr[-1], np.int32)
+    efill = eptr[:-1].copy()
+    bfill = bptr[:-1].copy()
+    for x in range(n_vocab):
+        off[eptr[x] + x] = bptr[x]
+    last[:] = -1
+    for s in range(len(offsets) - 1):
+        for p in range(offsets[s], offsets[s + 1]):
+            x = items[p]
+            if keep1[x] and last[x] != s:
+                last[x] = s
+                w = bfill[x]
+                for q in range(p + 1, offsets[s + 1]):
+                    y = items[q]
+                    if keep1[y]:
+                        buf[w] = y
+                        w += 1
+                bfill[x] = w
+                j = efill[x]
+                ten[j] = tenants[s]
+                off[j + x + 1] = w
+                efill[x] = j + 1
+    return eptr, bptr, ten, off, buf
+
+
+@njit(nogil=True, cache=True)
+def _mine_subtree_physical(first, ten, off, buf, n_vocab, min_count, min_tenants,
+                           max_length):  # pragma: no cover - compiled
+    """:func:`_mine_subtree` without a gap constraint, on physical projections (see
+    :func:`_root_nodes`): each node's suffixes sit in one contiguous buffer holding only the
+    items that were frequent extensions of its parent (no longer pattern can use another), so
+    scans run over short, contiguous memory instead of jumping through the whole data set."""
     out_items = List()
     out_len = List()
     out_sup = List()
     out_ten = List()
-    # root node: copy the suffixes, keeping only items frequent on their own
-    n = len(root_s)
-    off = np.zeros(n + 1, np.int64)
-    for e in range(n):
-        c = 0
-        for p in range(root_p[e], offsets[root_s[e] + 1]):
-            if keep1[items[p]]:
-                c += 1
-        off[e + 1] = off[e] + c
-    buf = np.empty(off[n], np.int32)
-    ten = np.empty(n, np.int32)
-    for e in range(n):
-        s = root_s[e]
-        ten[e] = tenants[s]
-        w = off[e]
-        for p in range(root_p[e], offsets[s + 1]):
-            x = items[p]
-            if keep1[x]:
-                buf[w] = x
-                w += 1
     st_prefix = List()
     st_ten = List()
     st_off = List()
@@ -422,18 +454,26 @@ class SequentialPatternMiner:
                                                        for x in firsts]
         gap = -1 if self.max_gap is None else self.max_gap
         if self.max_length >= 2 and firsts:
-            ptr, root_s, root_p = _root_projections(items, offsets, n_vocab, gap >= 0)
 
-            frequent_alone = (count >= min_count) & (tcount >= self.min_tenants)
+            if gap < 0:
+                frequent_alone = (count >= min_count) & (tcount >= self.min_tenants)
+                eptr, bptr, root_ten, root_off, root_buf = _root_nodes(
+                    items, offsets, tenants, frequent_alone, n_vocab)
 
-            def subtree(x: int):
-                a, b = ptr[x], ptr[x + 1]
-                if gap < 0:
-                    return _mine_subtree_physical(x, root_s[a:b], root_p[a:b], items, offsets,
-                                                  tenants, n_vocab, min_count, self.min_tenants,
-                                                  self.max_length, frequent_alone)
-                return _mine_subtree(x, root_s[a:b], root_p[a:b], items, offsets, tenants,
-                                     n_vocab, min_count, self.min_tenants, self.max_length, gap)
+                def subtree(x: int):
+                    a, b = eptr[x], eptr[x + 1]
+                    node_off = root_off[a + x:b + x + 1] - bptr[x]
+                    return _mine_subtree_physical(x, root_ten[a:b], node_off,
+                                                  root_buf[bptr[x]:bptr[x + 1]], n_vocab,
+                                                  min_count, self.min_tenants, self.max_length)
+            else:
+                ptr, root_s, root_p = _root_projections(items, offsets, n_vocab, True)
+
+                def subtree(x: int):
+                    a, b = ptr[x], ptr[x + 1]
+                    return _mine_subtree(x, root_s[a:b], root_p[a:b], items, offsets, tenants,
+                                         n_vocab, min_count, self.min_tenants, self.max_length,
+                                         gap)
 
             with ThreadPoolExecutor(max_workers=self.n_jobs) as pool:
                 for flat, lengths, sup, ten in pool.map(subtree, firsts):
