@@ -271,6 +271,7 @@ def _mine_subtree_physical(first, ten, off, buf, n_vocab, min_count, min_tenants
     last_ten = np.full(n_vocab, -1, np.int64)
     slot = np.full(n_vocab, -1, np.int64)
     touched = np.empty(n_vocab, np.int64)
+    room = np.zeros(n_vocab, np.int64)  # upper bound of each child's buffer
     while len(st_prefix) > 0:
         prefix = st_prefix.pop()
         ten = st_ten.pop()
@@ -288,6 +289,7 @@ def _mine_subtree_physical(first, ten, off, buf, n_vocab, min_count, min_tenants
                         n_touched += 1
                     last[x] = e
                     count[x] += 1
+                    room[x] += off[e + 1] - p - 1
                     if last_ten[x] != t:
                         last_ten[x] = t
                         tcount[x] += 1
@@ -307,12 +309,15 @@ def _mine_subtree_physical(first, ten, off, buf, n_vocab, min_count, min_tenants
                 frequent[n_keep] = x
                 n_keep += 1
         entries = np.zeros(n_keep + 1, np.int64)
+        bound = np.zeros(n_keep + 1, np.int64)
         for i in range(n_keep):
             entries[i + 1] = count[frequent[i]]
+            bound[i + 1] = room[frequent[i]]
         for i in range(n_touched):
             x = touched[i]
             count[x] = 0
             tcount[x] = 0
+            room[x] = 0
             last[x] = -1
             last_ten[x] = -1
         if not grow or n_keep == 0:
@@ -320,25 +325,7 @@ def _mine_subtree_physical(first, ten, off, buf, n_vocab, min_count, min_tenants
                 slot[frequent[i]] = -1
             continue
         eptr = np.cumsum(entries)
-        # sizes of the children's buffers: items of the kept set after each first occurrence
-        blen = np.zeros(n_keep + 1, np.int64)
-        for e in range(n):
-            total = 0
-            for p in range(off[e], off[e + 1]):
-                if slot[buf[p]] >= 0:
-                    total += 1
-            seen = 0
-            for p in range(off[e], off[e + 1]):
-                x = buf[p]
-                k = slot[x]
-                if k >= 0:
-                    seen += 1
-                    if last[x] != e:
-                        last[x] = e
-                        blen[k + 1] += total - seen
-        for i in range(n_keep):
-            last[frequent[i]] = -1
-        bptr = np.cumsum(blen)
+        bptr = np.cumsum(bound)  # children's buffers are allocated at their upper bound
         c_ten = np.empty(eptr[-1], np.int32)
         c_off = np.empty(eptr[-1] + n_keep, np.int64)  # per child: its own n+1 offsets
         c_buf = np.empty(bptr[-1], np.int32)
@@ -374,7 +361,7 @@ def _mine_subtree_physical(first, ten, off, buf, n_vocab, min_count, min_tenants
             st_ten.append(c_ten[eptr[i]:eptr[i + 1]])
             o = c_off[eptr[i] + i:eptr[i + 1] + i + 1] - bptr[i]
             st_off.append(o)
-            st_buf.append(c_buf[bptr[i]:bptr[i + 1]])
+            st_buf.append(c_buf[bptr[i]:bfill[i]])
     return out_items, out_len, out_sup, out_ten
 
 
