@@ -315,8 +315,3 @@ def _as_lists(column: pd.Series) -> list[list[str]]:
 @functools.lru_cache(maxsize=4)
 def _load_cached(path: str) -> AttackCatalog:
     return AttackCatalog.from_bundle(path)
-
-
-def kill_chain_positions(tactics: Sequence[str]) -> list[int]:
-    """Kill-chain index of each tactic (``-1`` for tactics outside the Enterprise kill chain)."""
-    return [TACTIC_INDEX.get(t, -1) for t in tactics]

@@ -258,3 +258,13 @@ def test_playbooks_come_out_and_routines_do_not(simulated_groups):
     assert evaluation.routine_only_pairs_prevalent <= 0.05 * evaluation.routine_only_pairs_tested
     assert evaluation.precision >= 0.6
     assert evaluation.playbook_recall >= 0.5
+
+
+def test_group_summary_counts(simulated_groups):
+    from fusion_ml.grouping import group_summary
+
+    _, groups, _ = simulated_groups
+    summary = group_summary(groups)
+    assert summary["size"].sum() == len(groups)
+    assert len(summary) == groups["group_id"].nunique()
+    assert (summary["span_s"] >= 0).all() and (summary["size"] <= 50).all()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -500,8 +500,3 @@ class Simulator:
 def _token(rng: np.random.Generator, length: int) -> str:
     letters = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz0123456789", dtype=np.uint8)
     return rng.choice(letters, size=length).tobytes().decode()
-
-
-def with_overrides(config: SimulationConfig, **changes: object) -> SimulationConfig:
-    """A copy of ``config`` with some fields changed (validated)."""
-    return replace(config, **changes).validate()
