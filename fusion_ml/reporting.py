@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
-from fusion_ml.ingest.run import IngestResult
-from fusion_ml.simulate.generator import SimulationStats
+if TYPE_CHECKING:  # only for annotations: keep `fusion ingest` from loading the simulator
+    import pandas as pd
+
+    from fusion_ml.ingest.run import IngestResult
+    from fusion_ml.simulate.generator import SimulationStats
 
 
 def format_simulation(stats: SimulationStats, days: int) -> str:

@@ -232,9 +232,11 @@ def to_arrow(frame: pd.DataFrame) -> pa.Table:
 
 def write_alerts(frame: pd.DataFrame | pa.Table, path: str | Path) -> Path:
     """Write a canonical alert table to Parquet (validated first)."""
-    table = frame if isinstance(frame, pa.Table) else to_arrow(frame)
     if isinstance(frame, pa.Table):
         check_alerts(from_arrow(frame))
+        table = frame
+    else:
+        table = to_arrow(frame)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path, compression="zstd")

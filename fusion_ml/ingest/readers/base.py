@@ -19,8 +19,6 @@ from fusion_ml.ingest.source import (
     sniff_bytes,
 )
 
-SEVERITY_BY_SURICATA = {1: "high", 2: "medium", 3: "low"}
-
 
 def content_id(prefix: str, raw: bytes | str) -> str:
     """A stable alert id from a record's content (for sources without an id of their own)."""

@@ -24,7 +24,7 @@ import orjson
 
 from fusion_ml.errors import RecordError
 from fusion_ml.ingest.builder import AlertRow
-from fusion_ml.ingest.readers.base import SEVERITY_BY_SURICATA, Reader, content_id
+from fusion_ml.ingest.readers.base import Reader, content_id
 from fusion_ml.ingest.values import (
     EntityList,
     fidelity_for,
@@ -35,6 +35,7 @@ from fusion_ml.ingest.values import (
 )
 from fusion_ml.schema import canonical_ip
 
+SEVERITY_BY_SURICATA = {1: "high", 2: "medium", 3: "low"}
 CATEGORY_TACTICS_PATH = Path(__file__).resolve().parents[2] / "data" / "suricata_category_tactics.json"
 
 
