@@ -319,5 +319,99 @@ def schedule_mining(cron, timezone, alerts, out, name, engine, min_tenants, min_
     serve(deployment)
 
 
+@main.command()
+@click.argument("alerts", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--catalog", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Pattern catalog folder for transition evidence [default: mine one on the "
+                   "training tenants].")
+@click.option("--label-column", help="Per-alert column with a campaign id or an attack flag "
+                                     "(your analysts' verdicts) [default: the simulator's "
+                                     "campaign_id and step].")
+@click.option("--holdout-playbooks", default="", metavar="NAME,...",
+              help="Also train without these playbooks and score it on them.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the model, metrics.csv and pr_curves.png (also logged to "
+                   "MLflow).")
+@click.option("--seed", default=0, show_default=True, help="Seed of the split and the model.")
+@click.option("--max-epochs", type=int, help="Most training epochs [default: 60].")
+@click.option("--max-seconds", type=float, help="Training time budget per model [default: 100].")
+@click.option("--format", "fmt", default="auto", show_default=True,
+              help="Input format, as for 'fusion ingest'.")
+def train(alerts, catalog, label_column, holdout_playbooks, out, seed, max_epochs, max_seconds,
+          fmt) -> None:
+    """Train the sequence model on labelled ALERTS, evaluate it on held-out tenants against
+    three baselines, register it in MLflow and move the champion alias if it wins.
+
+    Runs the Prefect training flow. MLflow: $MLFLOW_TRACKING_URI, else .fusion/mlflow.db under
+    the current directory.
+    """
+    from fusion_ml.evaluation import format_metrics
+    from pipelines.training import training_flow
+
+    started = time.perf_counter()
+    result = training_flow(alerts=[str(p) for p in alerts],
+                           catalog=str(catalog) if catalog else None, label_column=label_column,
+                           holdout_playbooks=list(_names(holdout_playbooks)),
+                           out=str(out) if out else None, seed=seed, max_epochs=max_epochs,
+                           max_seconds=max_seconds, fmt=fmt)
+    click.echo(format_training(result, time.perf_counter() - started))
+    click.echo(format_metrics(_metrics_frame(result["metrics"])))
+
+
+def _metrics_frame(records):
+    import pandas as pd
+
+    return pd.DataFrame(records)
+
+
+def format_training(result: dict, seconds: float) -> str:
+    """What a training run produced, in a few lines."""
+    gate = result["gate"]
+    against = ("no champion before" if gate["champion_version"] is None else
+               f"champion v{gate['champion_version']} {gate['metric']} "
+               f"{gate['champion_score']:.4f}")
+    examples = ", ".join(f"{k} {v['examples']:,} ({v['positives']:,} positive)"
+                         for k, v in result["examples"].items())
+    return "\n".join([
+        f"model     {result['model_uri']} -> registered version {result['version']}",
+        f"gate      version {gate['version']} is now '{gate['alias']}' ({gate['metric']} "
+        f"{gate['score']:.4f}; {against})",
+        f"mlflow    run {result['run_id']}",
+        f"examples  {examples}",
+        f"time      {seconds:.1f} s", ""])
+
+
+@main.group()
+def models() -> None:
+    """Registered sequence models (MLflow registry)."""
+
+
+@models.command("list")
+def models_list() -> None:
+    """Versions of fusion-sequence-model with their aliases and gate results."""
+    from fusion_ml.registry import MODEL_NAME, list_versions
+
+    table = list_versions()
+    if table.empty:
+        click.echo(f"no versions of {MODEL_NAME} yet; run 'fusion train' first")
+        return
+    click.echo(f"{'version':>7}  {'aliases':<20} {'gate':<18} {'gate PR-AUC':>11} "
+               f"{'test PR-AUC':>11}  created")
+    for row in table.itertuples(index=False):
+        click.echo(f"{row.version:>7}  {row.aliases:<20} {row.gate:<18} {row.gate_score:>11} "
+                   f"{row.test_pr_auc:>11.4f}  {row.created:%Y-%m-%d %H:%M:%S}")
+
+
+@models.command("promote")
+@click.argument("version")
+def models_promote(version: str) -> None:
+    """Give VERSION the champion alias (overrides the gate)."""
+    from fusion_ml.registry import MODEL_NAME, promote
+
+    promote(version)
+    click.echo(f"{MODEL_NAME} version {version} is now 'champion'")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,431 @@
+"""Per-alert features of candidate groups for the sequence model.
+
+:class:`FeatureEncoder` is fitted on training alerts (and optionally a pattern catalog) and
+turns any grouped alert frame into :class:`EncodedGroups`: ragged per-alert arrays in group
+order. Per alert:
+
+* ``type_id``: the alert type through a fitted :class:`Vocabulary` (``PAD=0``, ``UNK=1``);
+* ``provider_id``: the provider, likewise;
+* ``dense`` (see :attr:`FeatureEncoder.feature_names_`): its tactics (multi-hot over the kill
+  chain) and techniques (multi-hot over the fitted parent techniques, plus one bucket for the
+  unknown), severity (one-hot), fidelity, log time since the previous alert of the group,
+  position, the entity types it shares with earlier alerts of the group, its kill-chain stage
+  and how far it moves the group's stage, and the catalog's evidence for the transition from
+  the previous alert (rule confidence, lift, tenant support, plausibility, kind; also at the
+  tactic level, and the best rule from any earlier alert).
+
+An alert type never seen in training maps to ``UNK`` and is still described by every dense
+feature, so it is scored through its tactics, techniques, provider and entities.
+
+The fitted state is plain JSON (:meth:`FeatureEncoder.to_dict`); the catalog evidence it keeps
+holds alert types, tactics and numbers only, like the catalog itself.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from numba import njit
+
+from fusion_ml.attack import KILL_CHAIN, TACTIC_INDEX
+from fusion_ml.errors import NotFittedError, SchemaError, param_error
+from fusion_ml.schema import ENTITY_STRUCT, ENTITY_TYPES, SEVERITIES, arrow_array, timestamps_us
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fusion_ml.mining.catalog import PatternCatalog
+
+PAD, UNK = 0, 1
+REQUIRED_COLUMNS = ("group_id", "alert_id", "timestamp", "alert_type", "provider", "severity",
+                    "fidelity", "techniques", "tactics", "entities")
+"""Columns :meth:`FeatureEncoder.transform` reads."""
+EVIDENCE_COLUMNS = ("confidence", "lift", "tenants", "plausible", "prevalent")
+"""Catalog evidence kept per transition."""
+SCHEMA_VERSION = 1
+
+
+class Vocabulary:
+    """Labels to ids with ``PAD=0`` and ``UNK=1`` reserved; fitted, JSON round-trip."""
+
+    def __init__(self, min_count: int = 1, max_size: int | None = None) -> None:
+        self.min_count = min_count
+        self.max_size = max_size
+
+    def fit(self, labels: Iterable[str]) -> Vocabulary:
+        """Keep labels seen at least ``min_count`` times (the ``max_size`` most frequent;
+        ties by label)."""
+        if not isinstance(self.min_count, int) or self.min_count < 1:
+            raise param_error("Vocabulary", "min_count", "an int >= 1", self.min_count)
+        counts = Counter(str(v) for v in labels if v is not None and v is not pd.NA)
+        kept = sorted((c for c in counts.items() if c[1] >= self.min_count),
+                      key=lambda c: (-c[1], c[0]))
+        if self.max_size is not None:
+            kept = kept[:self.max_size]
+        self.labels_ = ["<pad>", "<unk>"] + sorted(label for label, _ in kept)
+        self._index = {label: i for i, label in enumerate(self.labels_)}
+        return self
+
+    def __len__(self) -> int:
+        return len(self.labels_)
+
+    def encode(self, labels: Sequence[object]) -> np.ndarray:
+        """Ids of ``labels`` (``UNK`` for labels not in the vocabulary)."""
+        if not hasattr(self, "labels_"):
+            raise NotFittedError("Vocabulary is not fitted: call fit(...) first")
+        index = self._index
+        return np.fromiter((index.get(str(v), UNK) for v in labels), dtype=np.int64,
+                           count=len(labels))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready state."""
+        return {"min_count": self.min_count, "max_size": self.max_size, "labels": self.labels_}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Vocabulary:
+        """Inverse of :meth:`to_dict`."""
+        vocab = cls(data["min_count"], data["max_size"])
+        vocab.labels_ = list(data["labels"])
+        vocab._index = {label: i for i, label in enumerate(vocab.labels_)}
+        return vocab
+
+
+@dataclass
+class EncodedGroups:
+    """Ragged per-alert features: alerts of group ``k`` are rows ``offsets[k]:offsets[k+1]``,
+    in time order; ``alert_ids`` name the rows."""
+
+    group_ids: np.ndarray
+    offsets: np.ndarray
+    type_ids: np.ndarray
+    provider_ids: np.ndarray
+    dense: np.ndarray
+    alert_ids: np.ndarray
+    rows: np.ndarray
+    """Position of each encoded alert in the frame given to ``transform``."""
+
+    def __len__(self) -> int:
+        return len(self.group_ids)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Alerts per group."""
+        return np.diff(self.offsets)
+
+
+def _is_public_ip(value: str) -> bool:
+    try:
+        return ipaddress.ip_address(value).is_global
+    except ValueError:
+        return False
+
+
+def _parent(technique: str) -> str:
+    return technique.split(".", 1)[0].upper()
+
+
+def sort_groups(alerts: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``alerts`` in the order features use (by group, time, alert id), with the
+    original positions in ``_row``."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in alerts.columns]
+    if missing:
+        raise SchemaError(f"features: expected grouped alerts with columns {list(REQUIRED_COLUMNS)}"
+                          f", missing {missing}")
+    return alerts.assign(_row=np.arange(len(alerts))).sort_values(
+        ["group_id", "timestamp", "alert_id"], kind="stable").reset_index(drop=True)
+
+
+@njit(cache=True)
+def _sequence_features(starts, ends, stage, tactic_bits, ent_parent_start, ent_type, ent_value,
+                       n_values, n_types, pair_keys, pair_conf, type_code, n_codes, kind_code,
+                       n_kinds, provider_code, n_providers):  # pragma: no cover
+    """Per alert: shared entity types with earlier alerts of the group, stage delta, best
+    rule confidence from any earlier alert, and distinct tactics, alert types and providers
+    of the group so far."""
+    n = len(stage)
+    shared = np.zeros((n, n_types), np.float32)
+    delta = np.zeros(n, np.float32)
+    best = np.zeros(n, np.float32)
+    distinct = np.zeros((n, 3), np.float32)
+    last_group = np.full(n_values, -1, np.int64)
+    kind_seen = np.full(n_kinds, -1, np.int64)
+    provider_seen = np.full(n_providers, -1, np.int64)
+    for g in range(len(starts)):
+        top = -1
+        bits = np.int64(0)
+        kinds = 0
+        providers = 0
+        for i in range(starts[g], ends[g]):
+            bits |= tactic_bits[i]
+            if kind_seen[kind_code[i]] != g:
+                kind_seen[kind_code[i]] = g
+                kinds += 1
+            if provider_seen[provider_code[i]] != g:
+                provider_seen[provider_code[i]] = g
+                providers += 1
+            count = 0
+            rest = bits
+            while rest:
+                rest &= rest - 1
+                count += 1
+            distinct[i, 0] = count
+            distinct[i, 1] = kinds
+            distinct[i, 2] = providers
+            for e in range(ent_parent_start[i], ent_parent_start[i + 1]):
+                if last_group[ent_value[e]] == g:
+                    shared[i, ent_type[e]] = 1.0
+            for e in range(ent_parent_start[i], ent_parent_start[i + 1]):
+                last_group[ent_value[e]] = g
+            if i > starts[g] and stage[i] >= 0:
+                delta[i] = stage[i] - top if top >= 0 else 0
+            if stage[i] > top:
+                top = stage[i]
+            b = type_code[i]
+            if b >= 0 and len(pair_keys):
+                for j in range(starts[g], i):
+                    a = type_code[j]
+                    if a < 0:
+                        continue
+                    key = a * n_codes + b
+                    k = np.searchsorted(pair_keys, key)
+                    if k < len(pair_keys) and pair_keys[k] == key and pair_conf[k] > best[i]:
+                        best[i] = pair_conf[k]
+    return shared, delta, best, distinct
+
+
+class FeatureEncoder:
+    """Fitted vocabularies and catalog evidence (see the module docstring).
+
+    ``min_type_count``: alert types seen fewer times in training map to ``UNK``;
+    ``max_techniques``: most parent techniques one-hot encoded.
+    """
+
+    def __init__(self, min_type_count: int = 2, max_techniques: int = 128) -> None:
+        self.min_type_count = min_type_count
+        self.max_techniques = max_techniques
+
+    def fit(self, alerts: pd.DataFrame, catalog: PatternCatalog | None = None) -> FeatureEncoder:
+        """Fit vocabularies on ``alerts`` and keep the catalog's pair evidence."""
+        self.types_ = Vocabulary(self.min_type_count).fit(alerts["alert_type"].astype(str))
+        self.providers_ = Vocabulary(1).fit(alerts["provider"].astype(str))
+        techniques = (_parent(t) for ts in alerts["techniques"] if ts is not None for t in ts)
+        self.techniques_ = Vocabulary(1, self.max_techniques).fit(techniques)
+        self.transitions_ = _transitions(catalog, "alert_type")
+        self.tactic_transitions_ = _transitions(catalog, "tactic")
+        self.catalog_hash_ = catalog.content_hash if catalog is not None else None
+        self.feature_names_ = self._names()
+        return self
+
+    def _names(self) -> list[str]:
+        return ([f"tactic:{t}" for t in KILL_CHAIN]
+                + [f"technique:{t}" for t in self.techniques_.labels_[1:]]
+                + [f"severity:{s}" for s in SEVERITIES]
+                + ["signal", "log_dt", "first", "log_position"]
+                + [f"shared:{t}" for t in ENTITY_TYPES] + ["shared_any"]
+                + [f"has:{t}" for t in ENTITY_TYPES] + ["public_ip"]
+                + ["distinct_tactics", "distinct_types", "distinct_providers"]
+                + ["stage", "stage_delta", "stage_back"]
+                + [f"rule:{c}" for c in EVIDENCE_COLUMNS] + ["rule_known"]
+                + [f"tactic_rule:{c}" for c in EVIDENCE_COLUMNS] + ["tactic_rule_known"]
+                + ["rule_best_earlier"])
+
+    @property
+    def n_dense(self) -> int:
+        """Width of the dense feature block."""
+        self._check()
+        return len(self.feature_names_)
+
+    def _check(self) -> None:
+        if not hasattr(self, "types_"):
+            raise NotFittedError("FeatureEncoder is not fitted: call fit(...) first")
+
+    def transform(self, alerts: pd.DataFrame) -> EncodedGroups:
+        """Encode grouped alerts (any order; the input is not modified)."""
+        self._check()
+        frame = sort_groups(alerts)
+        n = len(frame)
+        group_codes, group_ids = pd.factorize(frame["group_id"].astype(str), sort=False)
+        offsets = np.zeros(len(group_ids) + 1, np.int64)
+        np.cumsum(np.bincount(group_codes, minlength=len(group_ids)), out=offsets[1:])
+        starts, ends = offsets[:-1], offsets[1:]
+        first = np.zeros(n, bool)
+        first[starts[starts < n]] = True
+        position = np.arange(n) - np.repeat(starts, np.diff(offsets))
+
+        blocks: list[np.ndarray] = []
+        tactic_lists = [list(t) if t is not None else [] for t in frame["tactics"]]
+        tactics = np.zeros((n, len(KILL_CHAIN)), np.float32)
+        tactic_bits = np.zeros(n, np.int64)
+        stage = np.full(n, -1, np.int64)
+        first_tactic = np.empty(n, object)
+        for i, ts in enumerate(tactic_lists):
+            idx = [TACTIC_INDEX[t] for t in ts if t in TACTIC_INDEX]
+            if idx:
+                tactics[i, idx] = 1.0
+                tactic_bits[i] = sum(1 << j for j in set(idx))
+                stage[i] = max(idx)
+                first_tactic[i] = KILL_CHAIN[min(idx)]
+        blocks.append(tactics)
+
+        techniques = np.zeros((n, len(self.techniques_) - 1), np.float32)  # column 0 = unknown
+        for i, ts in enumerate(frame["techniques"]):
+            if ts is not None and len(ts):
+                codes = self.techniques_.encode([_parent(t) for t in ts])
+                techniques[i, codes - 1] = 1.0
+        blocks.append(techniques)
+
+        severity = frame["severity"].astype(str).to_numpy()
+        blocks.append(np.stack([(severity == s) for s in SEVERITIES], axis=1).astype(np.float32))
+        signal = (frame["fidelity"].astype(str) == "signal").to_numpy(np.float32)
+        times = timestamps_us(frame["timestamp"]).astype(np.float64)
+        dt = np.where(first, 0.0, np.diff(times, prepend=times[:1]) / 1e6).clip(min=0.0)
+        blocks.append(np.stack([signal, np.log1p(dt) / 10.0, first.astype(np.float32),
+                                np.log1p(position) / 4.0], axis=1).astype(np.float32))
+
+        entities = arrow_array(frame["entities"], pa.list_(ENTITY_STRUCT))
+        ent_offsets = entities.offsets.to_numpy().astype(np.int64)
+        flat = entities.flatten()
+        type_index = {t: i for i, t in enumerate(ENTITY_TYPES)}
+        ent_type = np.fromiter((type_index.get(t, 0) for t in
+                                flat.field("type").to_pylist()), np.int64, count=len(flat))
+        keys = pd.Series(flat.field("type").to_pylist(), dtype=object) + "\x00" + \
+            pd.Series(flat.field("value").to_pylist(), dtype=object)
+        ent_value, uniques = pd.factorize(keys)
+        ent_value = ent_value.astype(np.int64)
+        has = np.zeros((n, len(ENTITY_TYPES)), np.float32)
+        ent_parent = np.repeat(np.arange(n), np.diff(ent_offsets))
+        has[ent_parent, ent_type] = 1.0
+        public = np.zeros(n, np.float32)
+        is_ip = ent_type == type_index["ip"]
+        if is_ip.any():
+            values = pd.Series(flat.field("value").to_pylist(), dtype=object)[is_ip]
+            public_values = values.map(_is_public_ip).to_numpy(bool)
+            public[ent_parent[is_ip][public_values]] = 1.0
+
+        type_names = frame["alert_type"].astype(str).to_numpy()
+        pair_keys, pair_conf, type_code, n_codes = self._pair_index(type_names)
+        kind_code, kinds = pd.factorize(type_names)
+        provider_code, providers = pd.factorize(frame["provider"].astype(str).to_numpy())
+        shared, delta, best, distinct = _sequence_features(
+            starts, ends, stage, tactic_bits, ent_offsets, ent_type, ent_value,
+            max(len(uniques), 1), len(ENTITY_TYPES), pair_keys, pair_conf, type_code, n_codes,
+            kind_code.astype(np.int64), max(len(kinds), 1), provider_code.astype(np.int64),
+            max(len(providers), 1))
+        blocks.append(shared)
+        blocks.append(shared.max(axis=1, keepdims=True) if n else np.zeros((0, 1), np.float32))
+        blocks.append(has)
+        blocks.append(public[:, None])
+        blocks.append(np.stack([distinct[:, 0] / len(KILL_CHAIN), np.log1p(distinct[:, 1]) / 4,
+                                np.log1p(distinct[:, 2]) / 3], axis=1).astype(np.float32))
+        stage_f = np.where(stage >= 0, stage / (len(KILL_CHAIN) - 1), -0.1)
+        blocks.append(np.stack([stage_f, delta / (len(KILL_CHAIN) - 1),
+                                (delta < 0).astype(np.float32)], axis=1).astype(np.float32))
+
+        previous = np.where(first, None, np.roll(type_names.astype(object), 1))
+        blocks.append(_evidence(self.transitions_, previous, type_names.astype(object)))
+        prev_tactic = np.where(first, None, np.roll(first_tactic, 1))
+        blocks.append(_evidence(self.tactic_transitions_, prev_tactic, first_tactic))
+        blocks.append(best[:, None])
+        dense = np.concatenate(blocks, axis=1).astype(np.float32)
+        return EncodedGroups(
+            group_ids=np.asarray(group_ids, dtype=object), offsets=offsets,
+            type_ids=self.types_.encode(type_names),
+            provider_ids=self.providers_.encode(frame["provider"].astype(str).tolist()),
+            dense=dense, alert_ids=frame["alert_id"].astype(str).to_numpy(dtype=object),
+            rows=frame["_row"].to_numpy(np.int64))
+
+    def _pair_index(self, type_names: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """Sorted pair keys and confidences of prevalent alert-type rules, and each alert's
+        code in that index (-1 when the catalog does not know its type)."""
+        table = self.transitions_
+        prevalent = table[table["prevalent"] > 0]
+        names = sorted(set(prevalent["antecedent"]) | set(prevalent["consequent"]))
+        code = {name: i for i, name in enumerate(names)}
+        n_codes = max(len(names), 1)
+        keys = np.array([code[a] * n_codes + code[b] for a, b in
+                         zip(prevalent["antecedent"], prevalent["consequent"], strict=True)],
+                        np.int64)
+        conf = prevalent["confidence"].to_numpy(np.float32)
+        order = np.argsort(keys, kind="stable")
+        type_code = np.fromiter((code.get(t, -1) for t in type_names), np.int64,
+                                count=len(type_names))
+        return keys[order], conf[order], type_code, n_codes
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fitted state."""
+        self._check()
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "params": {"min_type_count": self.min_type_count,
+                       "max_techniques": self.max_techniques},
+            "types": self.types_.to_dict(), "providers": self.providers_.to_dict(),
+            "techniques": self.techniques_.to_dict(),
+            "transitions": self.transitions_.to_dict(orient="list"),
+            "tactic_transitions": self.tactic_transitions_.to_dict(orient="list"),
+            "catalog_hash": self.catalog_hash_,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureEncoder:
+        """Inverse of :meth:`to_dict`."""
+        if data.get("schema_version") != SCHEMA_VERSION:
+            raise SchemaError(f"feature encoder: expected schema_version {SCHEMA_VERSION}, got "
+                              f"{data.get('schema_version')!r}")
+        encoder = cls(**data["params"])
+        encoder.types_ = Vocabulary.from_dict(data["types"])
+        encoder.providers_ = Vocabulary.from_dict(data["providers"])
+        encoder.techniques_ = Vocabulary.from_dict(data["techniques"])
+        encoder.transitions_ = _transition_frame(data["transitions"])
+        encoder.tactic_transitions_ = _transition_frame(data["tactic_transitions"])
+        encoder.catalog_hash_ = data["catalog_hash"]
+        encoder.feature_names_ = encoder._names()
+        return encoder
+
+
+def _transition_frame(columns: dict[str, list] | None = None) -> pd.DataFrame:
+    columns = columns or {c: [] for c in ("antecedent", "consequent", *EVIDENCE_COLUMNS)}
+    frame = pd.DataFrame(columns)
+    frame["antecedent"] = frame["antecedent"].astype(object)
+    frame["consequent"] = frame["consequent"].astype(object)
+    for column in EVIDENCE_COLUMNS:
+        frame[column] = frame[column].astype(np.float64)
+    return frame
+
+
+def _transitions(catalog: PatternCatalog | None, level: str) -> pd.DataFrame:
+    """Length-2 rules of one level: ``antecedent``, ``consequent`` and
+    :data:`EVIDENCE_COLUMNS` (``plausible`` and ``prevalent`` as 0/1)."""
+    if catalog is None or catalog.rules.empty:
+        return _transition_frame()
+    rules = catalog.rules[(catalog.rules["level"] == level) & (catalog.rules["length"] == 2)]
+    return _transition_frame({
+        "antecedent": [p[0] for p in rules["pattern"]],
+        "consequent": [p[1] for p in rules["pattern"]],
+        "confidence": rules["confidence"].astype(float).tolist(),
+        "lift": rules["lift"].astype(float).tolist(),
+        "tenants": rules["tenants"].astype(float).tolist(),
+        "plausible": rules["plausible"].astype(float).tolist(),
+        "prevalent": (rules["kind"] == "prevalent").astype(float).tolist(),
+    })
+
+
+def _evidence(table: pd.DataFrame, previous: np.ndarray, current: np.ndarray) -> np.ndarray:
+    """Evidence columns for each (previous, current) pair, scaled; plus a known flag."""
+    n = len(current)
+    out = np.zeros((n, len(EVIDENCE_COLUMNS) + 1), np.float32)
+    if table.empty or n == 0:
+        return out
+    pairs = pd.DataFrame({"antecedent": previous, "consequent": current})
+    merged = pairs.merge(table, how="left", on=["antecedent", "consequent"], sort=False)
+    known = merged["confidence"].notna().to_numpy()
+    values = merged[list(EVIDENCE_COLUMNS)].fillna(0.0).to_numpy(np.float64)
+    values[:, 1] = np.log1p(values[:, 1]) / 5.0
+    values[:, 2] = np.log1p(values[:, 2]) / 5.0
+    out[:, :-1] = values
+    out[:, -1] = known
+    return out
