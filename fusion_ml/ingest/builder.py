@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from itertools import accumulate, chain
 from operator import itemgetter
 from typing import Any, NamedTuple
 
 import pyarrow as pa
 
-from fusion_ml.schema import ALERT_SCHEMA, ENTITY_STRUCT, GROUND_TRUTH_SCHEMA
+from fusion_ml.schema import ALERT_SCHEMA, GROUND_TRUTH_SCHEMA
 
 
 class AlertRow(NamedTuple):
@@ -27,20 +26,22 @@ class AlertRow(NamedTuple):
     ground_truth: dict[str, Any] | None = None
 
 
-_SCALARS = ("tenant_id", "alert_id", "timestamp", "alert_type", "provider", "severity",
-            "fidelity", "techniques")
+_COLUMNS = ("tenant_id", "alert_id", "timestamp", "alert_type", "provider", "severity",
+            "fidelity", "techniques", "tactics", "entities", "ground_truth")
 
 
 class AlertBuilder:
     """Buffers rows for one chunk; :meth:`table` transposes them into Arrow columns."""
 
     def __init__(self) -> None:
-        self.clear()
-
-    def clear(self) -> None:
-        """Drop everything buffered."""
         self.rows: list[AlertRow] = []
         self.tactics: list[list[str]] = []
+
+    def clear(self) -> None:
+        """Drop everything buffered (``rows`` and ``tactics`` stay the same list objects, so a
+        hot loop may hold on to their ``append``)."""
+        self.rows.clear()
+        self.tactics.clear()
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -59,47 +60,19 @@ class AlertBuilder:
         """The buffered alerts as a canonical Arrow table (with ground-truth columns if any row
         carries them)."""
         columns = list(zip(*self.rows, strict=True)) if self.rows else [()] * len(AlertRow._fields)
-        by_name = dict(zip(_SCALARS, columns[:8], strict=True))
-        entity_lists = columns[9]
-        flat = list(chain.from_iterable(entity_lists))
-        entities = pa.ListArray.from_arrays(
-            _offsets(entity_lists),
-            pa.StructArray.from_arrays(
-                [
-                    pa.array([e[0] for e in flat], type=pa.string()),
-                    pa.array([e[1] for e in flat], type=pa.string()),
-                ],
-                fields=list(ENTITY_STRUCT),
-            ),
-        )
+        by_name = dict(zip(_COLUMNS, columns, strict=True))
+        by_name["tactics"] = self.tactics
         arrays = []
         for field in ALERT_SCHEMA:
-            if field.name == "entities":
-                arrays.append(entities)
-            elif field.name == "tactics":
-                arrays.append(_string_lists(self.tactics))
-            elif field.name == "techniques":
-                arrays.append(_string_lists(by_name["techniques"]))
-            elif field.name == "timestamp":
+            if field.name == "timestamp":
                 arrays.append(pa.array(by_name["timestamp"], type=pa.int64()).cast(field.type))
-            else:
+            else:  # list columns too: pyarrow converts nested lists and (type, value) tuples
                 arrays.append(pa.array(by_name[field.name], type=field.type))
         schema = ALERT_SCHEMA
         truths = columns[10]
-        if any(t is not None for t in truths):
+        if truths.count(None) != len(truths):
             for field in GROUND_TRUTH_SCHEMA:
                 values = [None if t is None else t.get(field.name) for t in truths]
                 arrays.append(pa.array(values, type=field.type))
             schema = pa.schema(list(ALERT_SCHEMA) + list(GROUND_TRUTH_SCHEMA))
         return pa.Table.from_arrays(arrays, schema=schema)
-
-
-def _offsets(lists: Any) -> pa.Array:
-    return pa.array(list(accumulate(map(len, lists), initial=0)), type=pa.int32())
-
-
-def _string_lists(lists: Any) -> pa.Array:
-    """list<string> array built from offsets and one flat value array (much faster than
-    converting nested Python lists)."""
-    values = pa.array(list(chain.from_iterable(lists)), type=pa.string())
-    return pa.ListArray.from_arrays(_offsets(lists), values)

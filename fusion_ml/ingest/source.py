@@ -101,12 +101,21 @@ def iter_json_records(stream: BinaryIO, layout: str) -> Iterator[RawRecord]:
     return _iter_split(stream, array=layout == "array")
 
 
-def _iter_lines(stream: BinaryIO) -> Iterator[RawRecord]:
-    number = 0
+def json_lines(stream: BinaryIO) -> Iterator[bytes]:
+    """The lines of a JSON-lines stream as they are (not stripped), byte-order mark removed.
+
+    Line ``n`` of the file is the ``n``-th item; :func:`iter_json_records` numbers records
+    from these, and the ingest loop's fast path reads them directly.
+    """
     first = stream.readline()
     if first.startswith(BOM):
         first = first[len(BOM):]
-    for line_no, line in enumerate(chain((first,), stream), 1):
+    return chain((first,), stream)
+
+
+def _iter_lines(stream: BinaryIO) -> Iterator[RawRecord]:
+    number = 0
+    for line_no, line in enumerate(json_lines(stream), 1):
         line = line.strip()
         if line:
             number += 1

@@ -89,6 +89,20 @@ def _in_range(us: int, original: Any, field: str) -> int:
     return us
 
 
+def iso_time_us(text: str) -> int | None:
+    """:func:`parse_timestamp`'s common case: microseconds since the epoch for text that
+    ``datetime.fromisoformat`` reads and that lies between 1990 and 2100, else ``None``
+    (then :func:`parse_timestamp` tries the other forms, or says what is wrong)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    us = (moment - _EPOCH) // _ONE_US
+    return us if _MIN_US <= us < _MAX_US else None
+
+
 def parse_timestamp(value: Any, field: str) -> int:
     """Microseconds since the Unix epoch (UTC) from ISO 8601 text, epoch numbers or numeric text.
 
@@ -209,7 +223,9 @@ _NO_TACTIC = frozenset({"unknown", "none", "n-a", "null"})
 
 
 @functools.lru_cache(maxsize=1 << 17)
-def _normalized(entity_type: str, value: str) -> tuple[str, str] | None:
+def cached_entity(entity_type: str, value: str) -> tuple[str, str] | None:
+    """:func:`~fusion_ml.schema.normalize_entity` of a text value within the entity length
+    limit, memoized (for types whose values repeat: IPs, hosts, accounts, domains)."""
     check_length(value, "", "entity")
     return normalize_entity(entity_type, value)
 
@@ -240,7 +256,7 @@ class EntityList:
             value = str(value)
         try:
             if entity_type in _CACHED_TYPES:
-                entity = _normalized(entity_type, value)
+                entity = cached_entity(entity_type, value)
             else:
                 check_length(value, field, "entity")
                 entity = normalize_entity(entity_type, value)

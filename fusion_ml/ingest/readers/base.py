@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
@@ -75,6 +75,16 @@ class Reader:
     def to_alert(self, record: dict[str, Any], raw: bytes | None) -> AlertRow | str:
         """Map one decoded record; a ``str`` return means skipped by design (the reason)."""
         raise NotImplementedError
+
+    def fast_mapper(self) -> Callable[[dict[str, Any], bytes], AlertRow | None] | None:
+        """Optional shortcut for JSON lines: a function ``(record, raw) -> AlertRow | None``.
+
+        It must return exactly what :meth:`to_alert` returns for the records it maps, and
+        ``None`` for every other record (skipped, unusual or bad), which then goes through
+        :meth:`to_alert`, so that skip reasons and quarantine reasons come from one place.
+        ``None`` (the default) means the reader has no shortcut.
+        """
+        return None
 
     def tenant_or(self, value: Any) -> Any:
         """The ``--tenant`` override if one was given, else ``value``."""
