@@ -335,21 +335,30 @@ class SequenceModel:
         return pd.Series(scores, index=pd.Index(encoded.group_ids, name="group_id"),
                          name="score")
 
-    def explain(self, alerts: pd.DataFrame) -> pd.DataFrame:
-        """Per alert: ``group_id``, ``alert_id``, ``position`` and ``contribution`` (its share of
-        the group's logit; alerts past ``max_length`` get 0)."""
+    def explain(self, alerts: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
+        """Group scores (as :meth:`predict_proba`) and, per alert, ``group_id``, ``alert_id``,
+        ``row`` (its position in ``alerts``), ``position`` (in its group, by time),
+        ``contribution`` (its exact share of the group's logit) and ``alert_score`` (the
+        auxiliary head's probability that the alert is part of an attack; meaningful when
+        the model was trained with per-alert labels). Alerts past ``max_length`` get 0."""
         self._check()
         encoded = self.encoder_.transform(alerts)
         with _Threads(self.config.threads):
-            _, contributions = _forward_all(self.network_, encoded, self.config)
+            logits, contributions, alert_scores = _forward_all(self.network_, encoded,
+                                                               self.config)
         lengths = encoded.lengths
-        return pd.DataFrame({
+        scores = pd.Series(_sigmoid(logits), index=pd.Index(encoded.group_ids, name="group_id"),
+                           name="score")
+        per_alert = pd.DataFrame({
             "group_id": np.repeat(encoded.group_ids, lengths),
             "alert_id": encoded.alert_ids,
+            "row": encoded.rows,
             "position": np.arange(len(encoded.alert_ids)) - np.repeat(encoded.offsets[:-1],
                                                                       lengths),
             "contribution": contributions,
+            "alert_score": alert_scores,
         })
+        return scores, per_alert
 
     # -- persistence -----------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
@@ -399,26 +408,32 @@ def _labels_for(encoded: EncodedGroups, y: pd.Series, name: str) -> np.ndarray:
 
 
 def _forward_all(network: GroupClassifier, encoded: EncodedGroups, config: ModelConfig
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Logits per group and contributions per alert (row order of ``encoded``)."""
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Logits per group; contributions and auxiliary attack probabilities per alert (row
+    order of ``encoded``; alerts past ``max_length`` get 0)."""
     logits = np.zeros(len(encoded), np.float32)
     contributions = np.zeros(len(encoded.type_ids), np.float32)
+    alert_scores = np.zeros(len(encoded.type_ids), np.float32)
     if not len(encoded):
-        return logits, contributions
+        return logits, contributions, alert_scores
     network.eval()
     with torch.inference_mode():
         for batch in _batches(encoded, np.arange(len(encoded)), 512):
             tensors = _batch(encoded, batch, config.max_length)
-            out, per_alert = network(*tensors)
+            out, per_alert, alert_logits = network(*tensors, alert_logits=True)
             logits[batch] = out.numpy()
             positions, mask = _positions(encoded, batch, config.max_length)
             contributions[positions[mask]] = per_alert.numpy()[mask]
-    return logits, contributions
+            alert_scores[positions[mask]] = torch.sigmoid(alert_logits).numpy()[mask]
+    return logits, contributions, alert_scores
 
 
 def _predict(network: GroupClassifier, encoded: EncodedGroups, config: ModelConfig
              ) -> np.ndarray:
-    logits, _ = _forward_all(network, encoded, config)
+    return _sigmoid(_forward_all(network, encoded, config)[0])
+
+
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
 
 

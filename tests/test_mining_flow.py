@@ -33,31 +33,6 @@ HOWTO = ("prefect server start --host 127.0.0.1 --port 4200",
          "export PREFECT_API_URL=http://127.0.0.1:4200/api")
 
 
-@pytest.fixture(scope="session")
-def prefect_home(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("prefect-home")
-
-
-@pytest.fixture(scope="session")
-def prefect_harness(prefect_home):
-    """One temporary Prefect API for the session, with PREFECT_HOME under a temp dir."""
-    from prefect.settings import PREFECT_HOME, temporary_settings
-    from prefect.testing.utilities import prefect_test_harness
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PREFECT_HOME", str(prefect_home))
-        mp.delenv("PREFECT_API_URL", raising=False)
-        with temporary_settings(updates={PREFECT_HOME: str(prefect_home)}), \
-                prefect_test_harness(server_startup_timeout=None):
-            yield
-
-
-@pytest.fixture(scope="session")
-def mlflow_uri(tmp_path_factory) -> str:
-    """One MLflow SQLite store for the session (creating one takes ~5 s)."""
-    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
-
-
 @pytest.fixture
 def tracking(monkeypatch, mlflow_uri) -> str:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
