@@ -152,8 +152,13 @@ class Evaluation:
 
 def binary_metrics(y: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
     """PR-AUC (average precision), ROC-AUC, and F1 / precision / recall at ``threshold``."""
-    from sklearn.metrics import average_precision_score, f1_score, precision_score, \
-        recall_score, roc_auc_score
+    from sklearn.metrics import (
+        average_precision_score,
+        f1_score,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+    )
 
     both = 0 < y.sum() < len(y)
     predicted = scores >= threshold

@@ -1,0 +1,135 @@
+"""Per-alert features: exact values on hand-made groups, unknown alert types, JSON round trip."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fusion_ml.errors import NotFittedError, SchemaError
+from fusion_ml.features import PAD, UNK, FeatureEncoder, Vocabulary
+from fusion_ml.mining.catalog import PatternCatalog
+
+T0 = pd.Timestamp("2026-01-05T00:00:00Z")
+
+
+def row(group, n, alert_type, tactics, entities, seconds, provider="edr", severity="high",
+        fidelity="alert", techniques=("T1059.001",)):
+    return {"group_id": group, "tenant_id": "t1", "alert_id": f"{group}-{n}",
+            "timestamp": T0 + pd.Timedelta(seconds=seconds), "alert_type": alert_type,
+            "provider": provider, "severity": severity, "fidelity": fidelity,
+            "techniques": list(techniques), "tactics": list(tactics),
+            "entities": [{"type": t, "value": v} for t, v in entities]}
+
+
+@pytest.fixture
+def alerts():
+    return pd.DataFrame([
+        row("g1", 0, "Phish", ["initial-access"], [("account", "bob"), ("ip", "8.8.8.8")], 0),
+        row("g1", 1, "Macro", ["execution"], [("host", "ws1"), ("account", "bob")], 100,
+            fidelity="signal", severity="low"),
+        row("g1", 2, "Exfil", ["exfiltration"], [("host", "ws1"), ("ip", "10.0.0.1")], 1100),
+        row("g1", 3, "Macro", ["execution"], [("host", "ws9")], 1200),
+        row("g2", 0, "Macro", ["execution"], [("host", "ws1")], 50, provider="av"),
+    ])
+
+
+@pytest.fixture
+def catalog():
+    rules = pd.DataFrame({
+        "level": ["alert_type", "alert_type", "tactic"],
+        "pattern": [("Phish", "Macro"), ("Phish", "Exfil"), ("execution", "exfiltration")],
+        "length": [2, 2, 2], "confidence": [0.8, 0.4, 0.3], "lift": [9.0, 2.0, 1.5],
+        "tenants": [12, 5, 40], "plausible": [True, True, True],
+        "kind": ["prevalent", "prevalent", "prevalent"],
+    })
+    return PatternCatalog(pd.DataFrame(), rules, pd.DataFrame(), {})
+
+
+def column(encoder, encoded, name):
+    return encoded.dense[:, encoder.feature_names_.index(name)]
+
+
+def test_vocabulary_reserves_pad_and_unk():
+    vocab = Vocabulary(min_count=2).fit(["b", "a", "b", "a", "c"])
+    assert vocab.labels_ == ["<pad>", "<unk>", "a", "b"]
+    assert vocab.encode(["a", "b", "c", "zzz"]).tolist() == [2, 3, UNK, UNK]
+    again = Vocabulary.from_dict(json.loads(json.dumps(vocab.to_dict())))
+    assert again.encode(["a", "c"]).tolist() == [2, UNK]
+    assert PAD == 0
+    with pytest.raises(NotFittedError):
+        Vocabulary().encode(["a"])
+
+
+def test_exact_features(alerts, catalog):
+    encoder = FeatureEncoder(min_type_count=1).fit(alerts, catalog)
+    encoded = encoder.transform(alerts)
+    assert encoded.group_ids.tolist() == ["g1", "g2"]
+    assert encoded.offsets.tolist() == [0, 4, 5]
+    assert encoded.alert_ids.tolist() == ["g1-0", "g1-1", "g1-2", "g1-3", "g2-0"]
+    assert encoded.type_ids.tolist() == encoder.types_.encode(
+        ["Phish", "Macro", "Exfil", "Macro", "Macro"]).tolist()
+    np.testing.assert_allclose(column(encoder, encoded, "log_dt"),
+                               np.log1p([0, 100, 1000, 100, 0]) / 10, rtol=1e-6)
+    assert column(encoder, encoded, "first").tolist() == [1, 0, 0, 0, 1]
+    # entities shared with an EARLIER alert of the same group
+    assert column(encoder, encoded, "shared:account").tolist() == [0, 1, 0, 0, 0]
+    assert column(encoder, encoded, "shared:host").tolist() == [0, 0, 1, 0, 0]
+    assert column(encoder, encoded, "shared_any").tolist() == [0, 1, 1, 0, 0]
+    assert column(encoder, encoded, "public_ip").tolist() == [1, 0, 0, 0, 0]
+    assert column(encoder, encoded, "signal").tolist() == [0, 1, 0, 0, 0]
+    assert column(encoder, encoded, "severity:low").tolist() == [0, 1, 0, 0, 0]
+    assert column(encoder, encoded, "distinct_tactics").tolist() == pytest.approx(
+        np.array([1, 2, 3, 3, 1]) / 14)
+    # stage moves: initial-access(2) -> execution(3) -> exfiltration(12) -> execution(3)
+    np.testing.assert_allclose(column(encoder, encoded, "stage_delta") * 13,
+                               [0, 1, 9, -9, 0], atol=1e-5)
+    assert column(encoder, encoded, "stage_back").tolist() == [0, 0, 0, 1, 0]
+    # catalog evidence for previous -> this alert type
+    assert column(encoder, encoded, "rule:confidence").tolist() == pytest.approx(
+        [0, 0.8, 0, 0, 0])
+    assert column(encoder, encoded, "rule_known").tolist() == [0, 1, 0, 0, 0]
+    assert column(encoder, encoded, "rule:tenants")[1] == pytest.approx(np.log1p(12) / 5)
+    # best rule from ANY earlier alert: Phish -> Exfil (0.4), Phish -> Macro (0.8)
+    assert column(encoder, encoded, "rule_best_earlier").tolist() == pytest.approx(
+        [0, 0.8, 0.4, 0.8, 0])
+    assert column(encoder, encoded, "tactic_rule:confidence").tolist() == pytest.approx(
+        [0, 0, 0.3, 0, 0])
+
+
+def test_unknown_type_keeps_its_other_features(alerts, catalog):
+    encoder = FeatureEncoder(min_type_count=1).fit(alerts, catalog)
+    renamed = alerts.assign(alert_type=alerts["alert_type"].replace({"Exfil": "Never seen"}))
+    known, unknown = encoder.transform(alerts), encoder.transform(renamed)
+    assert unknown.type_ids.tolist()[2] == UNK
+    changed = np.flatnonzero((known.dense != unknown.dense).any(axis=0))
+    names = {encoder.feature_names_[i] for i in changed}
+    assert names <= {"rule:confidence", "rule:lift", "rule:tenants", "rule:plausible",
+                     "rule:prevalent", "rule_known", "rule_best_earlier", "distinct_types"}
+    assert column(encoder, unknown, "tactic:exfiltration")[2] == 1
+
+
+def test_round_trip_order_and_no_mutation(alerts, catalog):
+    encoder = FeatureEncoder(min_type_count=1).fit(alerts, catalog)
+    before = alerts.copy()
+    encoded = encoder.transform(alerts)
+    pd.testing.assert_frame_equal(alerts, before)
+    again = FeatureEncoder.from_dict(json.loads(json.dumps(encoder.to_dict())))
+    shuffled = alerts.sample(frac=1, random_state=1)
+    other = again.transform(shuffled)
+    np.testing.assert_array_equal(encoded.dense, other.dense)
+    np.testing.assert_array_equal(encoded.type_ids, other.type_ids)
+    assert shuffled.iloc[other.rows]["alert_id"].tolist() == other.alert_ids.tolist()
+
+
+def test_errors(alerts):
+    with pytest.raises(NotFittedError):
+        FeatureEncoder().transform(alerts)
+    encoder = FeatureEncoder().fit(alerts)
+    with pytest.raises(SchemaError, match=r"missing \['entities'\]"):
+        encoder.transform(alerts.drop(columns=["entities"]))
+    state = encoder.to_dict() | {"schema_version": 99}
+    with pytest.raises(SchemaError, match="schema_version"):
+        FeatureEncoder.from_dict(state)

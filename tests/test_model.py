@@ -1,0 +1,242 @@
+"""The sequence model: estimator contract (seeding, save/load, no mutation), explanations,
+evaluation against baselines, and the MLflow life cycle with its champion gate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from fusion_ml.dataset import Examples
+from fusion_ml.errors import ConfigError, FusionError, ModelRegistryError, NotFittedError
+from fusion_ml.evaluation import (
+    BagOfTypesBaseline,
+    CooccurrenceBaseline,
+    RuleScoreBaseline,
+    binary_metrics,
+    evaluate_scorers,
+    plot_pr_curves,
+)
+from fusion_ml.mining.catalog import PatternCatalog
+from fusion_ml.nn import ModelConfig, SequenceModel, best_threshold
+
+TINY = ModelConfig(d_model=16, type_dim=8, provider_dim=4, heads=2, layers=1, max_epochs=2,
+                   seed=5)
+
+
+def labels(examples: Examples) -> pd.Series:
+    return examples.labels.set_index("group_id")["label"]
+
+
+def fit(splits, config=TINY, catalog=None) -> SequenceModel:
+    return SequenceModel(config).fit(splits["train"].alerts, labels(splits["train"]),
+                                     (splits["validation"].alerts, labels(splits["validation"])),
+                                     catalog=catalog)
+
+
+@pytest.fixture(scope="module")
+def splits(small_training):
+    return small_training.splits
+
+
+def test_same_seed_same_weights_and_scores(splits):
+    a, b = fit(splits), fit(splits)
+    for (name, x), (_, y) in zip(a.network_.state_dict().items(),
+                                 b.network_.state_dict().items(), strict=True):
+        assert torch.equal(x, y), name
+    test = splits["test"].alerts
+    pd.testing.assert_series_equal(a.predict_proba(test), b.predict_proba(test))
+    c = fit(splits, ModelConfig(**{**TINY.to_dict(), "seed": 6}))
+    assert not np.allclose(a.predict_proba(test), c.predict_proba(test))
+
+
+def test_save_load_round_trip_and_no_mutation(splits, tmp_path):
+    train = splits["train"].alerts
+    before = train.copy()
+    model = fit(splits)
+    pd.testing.assert_frame_equal(train, before)
+    test = splits["test"].alerts
+    test_before = test.copy()
+    scores = model.predict_proba(test)
+    pd.testing.assert_frame_equal(test, test_before)
+    model.save(tmp_path / "m")
+    loaded = SequenceModel.load(tmp_path / "m")
+    pd.testing.assert_series_equal(loaded.predict_proba(test), scores)
+    assert loaded.threshold_ == model.threshold_
+    assert loaded.encoder_.to_dict() == model.encoder_.to_dict()
+    # weights are a plain state_dict: loadable with pickles refused
+    state = torch.load(tmp_path / "m" / "weights.pt", weights_only=True)
+    assert set(state) == set(model.network_.state_dict())
+
+
+def test_explanations_add_up_to_the_score(small_training):
+    model = small_training.model
+    alerts = small_training.splits["test"].alerts
+    scores, per_alert = model.explain(alerts)
+    logits = per_alert.groupby("group_id")["contribution"].sum()
+    np.testing.assert_allclose(1 / (1 + np.exp(-logits)), scores.reindex(logits.index),
+                               rtol=1e-4, atol=1e-6)
+    assert per_alert["alert_score"].between(0, 1).all()
+    assert alerts.iloc[per_alert["row"]]["alert_id"].tolist() == per_alert["alert_id"].tolist()
+    # alerts that belong to an attack get higher auxiliary scores than the others
+    truth = alerts["attack_alert"].to_numpy()[per_alert["row"]]
+    assert per_alert["alert_score"][truth == 1].mean() > per_alert["alert_score"][truth == 0].mean()
+
+
+def test_unknown_alert_types_are_scored_through_their_other_features(small_training):
+    model = small_training.model
+    test = small_training.splits["test"]
+    renamed = test.alerts.assign(alert_type="never seen " + test.alerts["alert_type"])
+    scores = model.predict_proba(renamed).reindex(test.labels["group_id"])
+    assert np.isfinite(scores).all()
+    y = test.y
+    assert scores[y == 1].mean() > scores[y == 0].mean()
+
+
+def test_model_beats_chance_and_baselines_are_measured(small_training):
+    metrics = small_training.evaluation.metrics
+    model = metrics[metrics["scorer"] == "sequence model"].iloc[0]
+    positives_share = model["positives"] / (model["positives"] + model["negatives"])
+    assert model["pr_auc"] > 3 * positives_share
+    assert set(metrics["scorer"]) == {"sequence model", BagOfTypesBaseline.name,
+                                      RuleScoreBaseline.name, CooccurrenceBaseline.name}
+
+
+def test_config_and_state_errors(splits):
+    with pytest.raises(FusionError, match="'d_model' parameter of ModelConfig must be a "
+                                          "multiple of heads"):
+        ModelConfig(d_model=10, heads=4).validate()
+    with pytest.raises(ConfigError, match="unknown keys"):
+        ModelConfig.from_dict({"layerz": 2})
+    with pytest.raises(NotFittedError):
+        SequenceModel().predict_proba(splits["test"].alerts)
+    single = splits["train"].labels.assign(label=0).set_index("group_id")["label"]
+    with pytest.raises(ConfigError, match="both classes"):
+        SequenceModel(TINY).fit(splits["train"].alerts, single,
+                                (splits["validation"].alerts, labels(splits["validation"])))
+
+
+# -- baselines and metrics on hand-made examples -------------------------------------------
+
+def examples_of(sequences: dict[str, list[str]], positive: set[str]) -> Examples:
+    rows = [{"group_id": g, "alert_id": f"{g}-{i}", "alert_type": t,
+             "timestamp": pd.Timestamp("2026-01-01", tz="UTC") + pd.Timedelta(minutes=i)}
+            for g, types in sequences.items() for i, t in enumerate(types)]
+    labels = pd.DataFrame({"group_id": list(sequences), "tenant_id": "t",
+                           "label": [int(g in positive) for g in sequences], "kind": "x",
+                           "campaign_id": None, "playbook": None,
+                           "size": [len(s) for s in sequences.values()]})
+    return Examples(pd.DataFrame(rows), labels)
+
+
+def test_rule_and_cooccurrence_baselines_exact():
+    rules = pd.DataFrame({"level": ["alert_type"] * 3, "kind": ["prevalent", "prevalent",
+                                                                 "incidental"],
+                          "pattern": [("A", "B"), ("A", "C", "D"), ("X", "Y")],
+                          "confidence": [0.8, 0.6, 0.99]})
+    cooccurrence = pd.DataFrame({"antecedents": [("A",), ("B", "C")], "consequents": [("B",),
+                                                                                      ("D",)],
+                                 "confidence": [0.5, 0.7]})
+    catalog = PatternCatalog(pd.DataFrame(), rules, cooccurrence, {})
+    examples = examples_of({"g1": ["A", "x", "B"], "g2": ["B", "A"], "g3": ["A", "C", "B", "D"],
+                            "g4": ["X", "Y"]}, {"g1"})
+    assert RuleScoreBaseline(catalog).score(examples).tolist() == [0.8, 0.0, 0.8, 0.0]
+    assert CooccurrenceBaseline(catalog).score(examples).tolist() == [0.5, 0.5, 0.7, 0.0]
+
+
+def test_bag_of_types_cannot_see_order_but_learns_types():
+    train = examples_of({f"p{i}": ["A", "B"] for i in range(10)}
+                        | {f"n{i}": ["C", "D"] for i in range(10)},
+                        {f"p{i}" for i in range(10)})
+    baseline = BagOfTypesBaseline().fit(train)
+    scores = baseline.score(examples_of({"a": ["A", "B"], "b": ["B", "A"], "c": ["C"]}, set()))
+    assert scores[0] == pytest.approx(scores[1])  # order-blind
+    assert scores[0] > 0.5 > scores[2]
+
+
+def test_metrics_against_sklearn_and_threshold():
+    from sklearn.metrics import average_precision_score, f1_score
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    scores = y * 0.3 + rng.random(200)
+    threshold = best_threshold(y, scores)
+    values = binary_metrics(y, scores, threshold)
+    assert values["pr_auc"] == pytest.approx(average_precision_score(y, scores))
+    assert values["f1"] == pytest.approx(f1_score(y, scores >= threshold))
+    assert values["f1"] >= max(f1_score(y, scores >= t) for t in np.unique(scores)) - 1e-12
+    assert binary_metrics(np.array([0, 0, 1, 1]), np.array([.1, .2, .8, .9]), .5)["pr_auc"] == 1
+
+
+def test_pr_curve_png(small_training, tmp_path):
+    path = plot_pr_curves(small_training.evaluation, tmp_path / "pr.png", title="t")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    evaluation = evaluate_scorers([RuleScoreBaseline(small_training.catalog)],
+                                  small_training.splits["validation"],
+                                  {"x": small_training.splits["test"]})
+    assert evaluation.metrics["split"].tolist() == ["x"]
+
+
+# -- MLflow life cycle -----------------------------------------------------------------------
+
+def test_registered_model_loads_by_alias_without_pickles(registered_model, small_training,
+                                                         monkeypatch):
+    from fusion_ml.registry import load_pyfunc, model_info, to_model_input
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", registered_model["tracking_uri"])
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
+    assert registered_model["gate"].promoted
+    pyfunc = load_pyfunc(registered_model["alias_uri"])
+    test = small_training.splits["test"].alerts
+    served = pyfunc.predict(to_model_input(test)).set_index("group_id")["score"]
+    local = small_training.model.predict_proba(test)
+    np.testing.assert_allclose(served.reindex(local.index), local, rtol=1e-6)
+    info = model_info(registered_model["alias_uri"])
+    assert info["version"] == registered_model["version"] and "champion" in info["aliases"]
+    assert info["metrics"]["model.test.pr_auc"] == pytest.approx(
+        small_training.evaluation.metric("sequence model", "held-out tenants"))
+    signature = pyfunc.metadata.get_input_schema().input_names()
+    assert "entities" in signature and "timestamp" in signature
+
+
+def test_champion_gate(small_training, mlflow_uri, monkeypatch):
+    """Untrained (worse) first: champion by default; trained: takes the alias; the untrained
+    one again: only challenger."""
+    from fusion_ml.registry import (
+        CHALLENGER,
+        CHAMPION,
+        champion_gate,
+        list_versions,
+        log_training_run,
+        promote,
+        register,
+    )
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
+    name = "gate-test-model"
+    splits = small_training.splits
+    worse = fit(splits, ModelConfig(**{**TINY.to_dict(), "max_epochs": 0}))
+    better = small_training.model
+    sample = splits["train"].alerts
+
+    def register_and_gate(model):
+        run = log_training_run(model, sample, {}, {}, {})
+        return champion_gate(register(run, name), splits["test"], name=name)
+
+    first = register_and_gate(worse)
+    assert first.alias == CHAMPION and first.champion_version is None
+    second = register_and_gate(better)
+    assert second.alias == CHAMPION and second.champion_version == first.version
+    assert second.score > second.champion_score
+    third = register_and_gate(worse)
+    assert third.alias == CHALLENGER and third.champion_version == second.version
+    assert third.score < third.champion_score
+    table = list_versions(name).set_index("version")
+    assert table.loc[int(second.version), "aliases"] == CHAMPION
+    assert table.loc[int(third.version), "aliases"] == CHALLENGER
+    promote(third.version, name)
+    assert list_versions(name).set_index("version").loc[int(third.version), "aliases"] == \
+        ",".join(sorted([CHALLENGER, CHAMPION]))
+    with pytest.raises(ModelRegistryError, match="no version '99'"):
+        promote("99", name)
