@@ -333,20 +333,22 @@ def schedule_mining(cron, timezone, alerts, out, name, engine, min_tenants, min_
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the model, metrics.csv and pr_curves.png (also logged to "
                    "MLflow).")
-@click.option("--seed", default=0, show_default=True, help="Seed of the split and the model.")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
+              help="A fusion.toml ([grouping], [mining], [split], [model], [training]).")
+@click.option("--seed", type=int, help="Seed of the split and the model [default: 0].")
 @click.option("--max-epochs", type=int, help="Most training epochs [default: 60].")
 @click.option("--max-seconds", type=float, help="Training time budget per model [default: 100].")
 @click.option("--format", "fmt", default="auto", show_default=True,
               help="Input format, as for 'fusion ingest'.")
-def train(alerts, catalog, label_column, holdout_playbooks, out, seed, max_epochs, max_seconds,
-          fmt) -> None:
+def train(alerts, catalog, label_column, holdout_playbooks, out, config_path, seed, max_epochs,
+          max_seconds, fmt) -> None:
     """Train the sequence model on labelled ALERTS, evaluate it on held-out tenants against
     three baselines, register it in MLflow and move the champion alias if it wins.
 
     Runs the Prefect training flow. MLflow: $MLFLOW_TRACKING_URI, else .fusion/mlflow.db under
     the current directory.
     """
-    from fusion_ml.evaluation import format_metrics
+    from fusion_ml.reporting import format_training
     from pipelines.training import training_flow
 
     started = time.perf_counter()
@@ -354,32 +356,30 @@ def train(alerts, catalog, label_column, holdout_playbooks, out, seed, max_epoch
                            catalog=str(catalog) if catalog else None, label_column=label_column,
                            holdout_playbooks=list(_names(holdout_playbooks)),
                            out=str(out) if out else None, seed=seed, max_epochs=max_epochs,
-                           max_seconds=max_seconds, fmt=fmt)
+                           max_seconds=max_seconds, fmt=fmt, config_path=config_path)
     click.echo(format_training(result, time.perf_counter() - started))
-    click.echo(format_metrics(_metrics_frame(result["metrics"])))
 
 
-def _metrics_frame(records):
-    import pandas as pd
+@main.group()
+def config() -> None:
+    """The fusion.toml configuration file."""
 
-    return pd.DataFrame(records)
 
+@config.command("check")
+@click.argument("path", default="fusion.toml", type=click.Path(dir_okay=False))
+def config_check(path: str) -> None:
+    """Validate PATH and print the effective configuration (defaults filled in)."""
+    import json
 
-def format_training(result: dict, seconds: float) -> str:
-    """What a training run produced, in a few lines."""
-    gate = result["gate"]
-    against = ("no champion before" if gate["champion_version"] is None else
-               f"champion v{gate['champion_version']} {gate['metric']} "
-               f"{gate['champion_score']:.4f}")
-    examples = ", ".join(f"{k} {v['examples']:,} ({v['positives']:,} positive)"
-                         for k, v in result["examples"].items())
-    return "\n".join([
-        f"model     {result['model_uri']} -> registered version {result['version']}",
-        f"gate      version {gate['version']} is now '{gate['alias']}' ({gate['metric']} "
-        f"{gate['score']:.4f}; {against})",
-        f"mlflow    run {result['run_id']}",
-        f"examples  {examples}",
-        f"time      {seconds:.1f} s", ""])
+    from fusion_ml.config import load_config
+
+    settings = load_config(path)
+    effective = {"grouping": settings.grouping.to_dict(), "mining": settings.mining.to_dict(),
+                 "split": settings.split.to_dict(), "model": settings.model.to_dict(),
+                 "training": {"holdout_playbooks": list(settings.holdout_playbooks)},
+                 "incidents": settings.incidents}
+    click.echo(f"{path}: valid")
+    click.echo(json.dumps(effective, indent=2, default=list))
 
 
 @main.group()

@@ -67,3 +67,26 @@ def format_rules(rules: pd.DataFrame, top: int = 10, kind: str = "prevalent") ->
             lines.append(f"  {row.tenants:>7} {row.support:>8} {row.confidence:>10.2f}  "
                          + " > ".join(row.pattern))
     return "\n".join(lines)
+
+
+def format_training(result: dict, seconds: float) -> str:
+    """What a training flow run produced (:func:`pipelines.training.training_flow`'s result):
+    registered version, gate decision, run, examples, time and the metrics table."""
+    import pandas as pd
+
+    from fusion_ml.evaluation import format_metrics
+
+    gate = result["gate"]
+    against = ("no champion before" if gate["champion_version"] is None else
+               f"champion v{gate['champion_version']} {gate['metric']} "
+               f"{gate['champion_score']:.4f}")
+    examples = ", ".join(f"{k} {v['examples']:,} ({v['positives']:,} positive)"
+                         for k, v in result["examples"].items())
+    return "\n".join([
+        f"model     {result['model_uri']} -> registered version {result['version']}",
+        f"gate      version {gate['version']} is now '{gate['alias']}' ({gate['metric']} "
+        f"{gate['score']:.4f} on the held-out tenants; {against})",
+        f"mlflow    run {result['run_id']}",
+        f"examples  {examples}",
+        f"time      {seconds:.1f} s", "",
+        format_metrics(pd.DataFrame(result["metrics"]))])

@@ -48,11 +48,11 @@ def load_alerts(paths: list[str], fmt: str = "auto", tenant: str | None = None) 
 
 
 @task(persist_result=False)
-def group_tenant(alerts: pd.DataFrame) -> pd.DataFrame:
+def group_tenant(alerts: pd.DataFrame, grouping: GroupingConfig | None = None) -> pd.DataFrame:
     """Candidate groups of one tenant's alerts (:func:`group_alerts`)."""
     from fusion_ml.grouping import group_alerts
 
-    return group_alerts(alerts, GroupingConfig())
+    return group_alerts(alerts, grouping or GroupingConfig())
 
 
 @task(persist_result=False)

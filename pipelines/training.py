@@ -10,6 +10,7 @@ results stay in memory (``persist_result=False``: nothing is pickled). ``fusion 
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,10 @@ from typing import Any
 import pandas as pd
 from prefect import flow, get_run_logger, task
 
-from fusion_ml.dataset import LabelSpec, SplitConfig
+from fusion_ml.config import load_config
+from fusion_ml.dataset import LabelSpec
 from fusion_ml.errors import FusionError
 from fusion_ml.mining.catalog import PatternCatalog
-from fusion_ml.nn import ModelConfig
 from fusion_ml.training import TrainingConfig, TrainingResult
 from pipelines.mining import group_tenant, load_alerts
 
@@ -74,14 +75,18 @@ def gate(version: str, result: TrainingResult) -> dict[str, Any]:
 @flow(name="fusion-training", persist_result=False)
 def training_flow(alerts: list[str], catalog: str | None = None, label_column: str | None = None,
                   holdout_playbooks: list[str] | None = None, out: str | None = None,
-                  seed: int = 0, max_epochs: int | None = None,
-                  max_seconds: float | None = None, fmt: str = "auto") -> dict[str, Any]:
+                  seed: int | None = None, max_epochs: int | None = None,
+                  max_seconds: float | None = None, fmt: str = "auto",
+                  config_path: str | None = None) -> dict[str, Any]:
     """Train, evaluate, register and gate a sequence model on ``alerts``.
 
     ``label_column``: a per-alert campaign id or attack flag in user data (default: the
     simulator's ``campaign_id`` and ``step``); ``catalog``: a pattern catalog folder to take
     transition evidence from (default: one mined on the training tenants);
-    ``holdout_playbooks``: also train a model without them and score it on them.
+    ``holdout_playbooks``: also train a model without them and score it on them;
+    ``config_path``: a ``fusion.toml`` whose [grouping], [mining], [split], [model] and
+    [training] sections apply (``seed``, ``max_epochs``, ``max_seconds`` and
+    ``holdout_playbooks`` given here override it).
 
     Returns ``run_id``, ``model_uri``, ``version``, ``gate`` (the decision), ``metrics`` (the
     evaluation table as records) and ``examples`` (per split).
@@ -91,16 +96,24 @@ def training_flow(alerts: list[str], catalog: str | None = None, label_column: s
     if frame.empty:
         raise FusionError(f"no alerts to train on in {alerts}")
     spec = LabelSpec.for_column(label_column) if label_column else LabelSpec()
-    model_params = {k: v for k, v in {"seed": seed, "max_epochs": max_epochs,
-                                      "max_seconds": max_seconds}.items() if v is not None}
-    config = TrainingConfig(split=SplitConfig(seed=seed), model=ModelConfig(**model_params),
-                            holdout_playbooks=tuple(holdout_playbooks or ()))
+    settings = load_config(config_path)
+    config = settings.training()
+    overrides = {k: v for k, v in {"seed": seed, "max_epochs": max_epochs,
+                                   "max_seconds": max_seconds}.items() if v is not None}
+    config = dataclasses.replace(
+        config, model=dataclasses.replace(config.model, **overrides),
+        split=dataclasses.replace(config.split, seed=config.split.seed if seed is None
+                                  else seed),
+        holdout_playbooks=tuple(holdout_playbooks) if holdout_playbooks
+        else config.holdout_playbooks)
     tenants = [part for _, part in frame.groupby("tenant_id", sort=True)]
     logger.info("grouping %d alerts of %d tenants", len(frame), len(tenants))
-    groups = pd.concat(group_tenant.map(tenants).result(), ignore_index=True)
+    groups = pd.concat(group_tenant.map(tenants, grouping=settings.grouping).result(),
+                       ignore_index=True)
     given = PatternCatalog.load(catalog) if catalog else None
     result = train(groups, config, spec, given)
     params = {"inputs": list(alerts), "catalog": catalog, "labels": spec.to_dict(),
+              "config_file": settings.source, "grouping": settings.grouping.to_dict(),
               "training": config.to_dict()}
     registered = log_and_register(result, params, out)
     decision = gate(registered["version"], result)
