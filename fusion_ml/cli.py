@@ -360,6 +360,36 @@ def train(alerts, catalog, label_column, holdout_playbooks, out, config_path, se
     click.echo(format_training(result, time.perf_counter() - started))
 
 
+@main.command()
+@click.option("--alerts", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Canonical alert table (alerts per tenant).")
+@click.option("--incidents", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Incidents as JSON lines ('fusion score --format jsonl').")
+@click.option("--catalog", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Pattern catalog folder ('fusion mine --out').")
+@click.option("--training", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Training folder with metrics.csv and pr_curves.png ('fusion train --out').")
+@click.option("--out", default=Path("report.html"), show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--title", default="fusion-ml report", show_default=True)
+def report(alerts, incidents, catalog, training, out, title) -> None:
+    """Write a self-contained HTML report with plots (open it in a browser)."""
+    from fusion_ml.errors import ConfigError
+    from fusion_ml.mining.catalog import PatternCatalog
+    from fusion_ml.report import load_incidents, write_report
+    from fusion_ml.schema import read_alerts
+
+    if not any((alerts, incidents, catalog, training)):
+        raise ConfigError("report: expected at least one of --alerts, --incidents, --catalog, "
+                          "--training")
+    path = write_report(out, title=title,
+                        alerts=read_alerts(alerts, columns=["tenant_id"]) if alerts else None,
+                        incidents=load_incidents(incidents) if incidents else None,
+                        catalog=PatternCatalog.load(catalog) if catalog else None,
+                        training=training)
+    click.echo(f"report written to {path} ({path.stat().st_size / 1024:,.0f} KiB)")
+
+
 @main.group()
 def config() -> None:
     """The fusion.toml configuration file."""
