@@ -88,6 +88,23 @@ def test_miner_agrees_with_the_prefixspan_package():
     assert {p: s for p, s in zip(ours["pattern"], ours["support"], strict=True)} == theirs
 
 
+def test_thread_counts_and_tenant_floors_agree_with_brute_force():
+    # the first level is built in n_jobs runs of sequences (some empty when n_jobs is large);
+    # below it, a node's tenant support is counted on its own projection
+    import random
+
+    rng = random.Random(7)
+    sequences = [[rng.choice("abcdef") for _ in range(rng.randint(0, 8))] for _ in range(60)]
+    tenants = [f"t{rng.randint(0, 9)}" for _ in sequences]
+    groups = SequenceSet.from_lists(sequences, tenants)
+    for min_tenants in (1, 4, 7):
+        expected = brute_force_patterns(sequences, tenants, 6, min_tenants, 4, None)
+        for n_jobs in (1, 2, 3, 100):
+            miner = SequentialPatternMiner(min_support=6, min_tenants=min_tenants, max_length=4,
+                                           n_jobs=n_jobs)
+            assert as_dict(miner.fit(groups).patterns_) == expected
+
+
 def test_estimator_contract():
     sequences = SequenceSet.from_lists([["a", "b"], ["a", "b", "c"], ["b", "c"]], ["1", "2", "3"])
     miner = SequentialPatternMiner(min_support=2, min_tenants=1)

@@ -1,13 +1,15 @@
 """Frequent sequential patterns with support counted in groups and in distinct tenants.
 
 PrefixSpan compiled with numba over the flat arrays of a
-:class:`~fusion_ml.mining.sequences.SequenceSet`. The first level is pseudo-projected (a list
-of (sequence, position) pairs); below it, projections are physical and filtered (contiguous
-copies of the suffixes holding only the parent's frequent extensions; with a gap constraint
-they stay pseudo-projections). Extension items are counted with a last-seen stamp per item,
-and distinct tenants in the same pass (sequences are sorted by tenant, so a second stamp per
-item suffices). Each first item's subtree is mined independently, in parallel threads (the
-compiled code releases the GIL).
+:class:`~fusion_ml.mining.sequences.SequenceSet`. Without a gap constraint, projections are
+physical and filtered: contiguous copies of the suffixes holding only the parent's frequent
+extensions (the first level is built in parallel over runs of sequences). With a gap
+constraint they are pseudo-projections (lists of (sequence, position) pairs). Extension items
+are counted with a last-seen stamp per item; distinct tenants are counted in the same pass on
+the last level and with a gap constraint (sequences are sorted by tenant, so a second stamp per
+item suffices), and otherwise on each extension's own projection, one entry per group in tenant
+order. Each first item's subtree is mined independently, in parallel threads (the compiled code
+releases the GIL), the biggest first.
 
 A pattern ``<a, b, c>`` is contained in a sequence if its items occur in that order; with
 ``max_gap = g``, consecutive pattern items may have at most ``g`` other items between them.
@@ -17,6 +19,7 @@ Both supports are anti-monotone, so both prune the search.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -80,6 +83,23 @@ def _root_projections(items, offsets, n_vocab, all_occurrences):  # pragma: no c
                 pos[fill[x]] = p + 1
                 fill[x] += 1
     return ptr, seqs, pos
+
+
+@njit(nogil=True, cache=True)
+def _as_arrays(out_items, out_len, out_sup, out_ten):  # pragma: no cover - compiled
+    """A subtree's patterns as arrays (typed lists are slow to read from Python): the items of
+    all patterns concatenated, and each pattern's length, group and tenant supports."""
+    flat = np.empty(len(out_items), np.int64)
+    for i in range(len(out_items)):
+        flat[i] = out_items[i]
+    lengths = np.empty(len(out_len), np.int64)
+    sup = np.empty(len(out_len), np.int64)
+    ten = np.empty(len(out_len), np.int64)
+    for i in range(len(out_len)):
+        lengths[i] = out_len[i]
+        sup[i] = out_sup[i]
+        ten[i] = out_ten[i]
+    return flat, lengths, sup, ten
 
 
 @njit(nogil=True, cache=True)
@@ -191,23 +211,22 @@ def _mine_subtree(first, root_s, root_p, items, offsets, tenants, n_vocab, min_c
             stack_prefix.append(pattern)
             stack_s.append(child_s[ptr[i]:ptr[i + 1]])
             stack_p.append(child_p[ptr[i]:ptr[i + 1]])
-    return out_items, out_len, out_sup, out_ten
+    return _as_arrays(out_items, out_len, out_sup, out_ten)
 
 
 @njit(nogil=True, cache=True)
-def _root_nodes(items, offsets, tenants, keep1, n_vocab):  # pragma: no cover - compiled
-    """Physical projections of every frequent single item, built in two sequential sweeps:
-    for item ``x``, one entry per sequence holding it (its tenant, and the suffix after its
-    first occurrence, keeping only items in ``keep1``). Entries of item ``x`` are
-    ``eptr[x]:eptr[x + 1]``; entry ``j``'s items are ``buf[off[j + x]:off[j + x + 1]]``."""
+def _root_sizes(items, offsets, keep1, lo, hi):  # pragma: no cover - compiled
+    """For sequences ``lo:hi``: per item, how many of them hold it (``entries``) and the total
+    length of their suffixes after its first occurrence, counting only items in ``keep1``
+    (``lengths``); the sizes of :func:`_root_fill`'s output."""
+    n_vocab = len(keep1)
     last = np.full(n_vocab, -1, np.int64)
-    entries = np.zeros(n_vocab + 1, np.int64)
-    lengths = np.zeros(n_vocab + 1, np.int64)
-    for s in range(len(offsets) - 1):
+    entries = np.zeros(n_vocab, np.int64)
+    lengths = np.zeros(n_vocab, np.int64)
+    for s in range(lo, hi):
         total = 0
         for p in range(offsets[s], offsets[s + 1]):
-            if keep1[items[p]]:
-                total += 1
+            total += keep1[items[p]]
         seen = 0
         for p in range(offsets[s], offsets[s + 1]):
             x = items[p]
@@ -215,44 +234,99 @@ def _root_nodes(items, offsets, tenants, keep1, n_vocab):  # pragma: no cover - 
                 seen += 1
                 if last[x] != s:
                     last[x] = s
-                    entries[x + 1] += 1
-                    lengths[x + 1] += total - seen
-    eptr = np.cumsum(entries)
-    bptr = np.cumsum(lengths)
-    ten = np.empty(eptr[-1], np.int32)
-    off = np.empty(eptr[-1] + n_vocab, np.int64)
-    buf = np.empty(bptr[-1], np.int32)
-    efill = eptr[:-1].copy()
-    bfill = bptr[:-1].copy()
-    for x in range(n_vocab):
-        off[eptr[x] + x] = bptr[x]
-    last[:] = -1
-    for s in range(len(offsets) - 1):
+                    entries[x] += 1
+                    lengths[x] += total - seen
+    return entries, lengths
+
+
+@njit(nogil=True, cache=True)
+def _root_fill(items, offsets, tenants, keep1, lo, hi, efill, bfill, ten, off,
+               buf):  # pragma: no cover - compiled
+    """Write the root entries of sequences ``lo:hi`` (see :func:`_physical_roots`): item
+    ``x``'s next entry goes to ``ten[efill[x]]`` and its suffix to ``buf[bfill[x]:]`` (both
+    advanced). Each sequence is filtered by ``keep1`` once; its suffixes are plain copies."""
+    n_vocab = len(keep1)
+    last = np.full(n_vocab, -1, np.int64)
+    widest = 0
+    for s in range(lo, hi):
+        widest = max(widest, offsets[s + 1] - offsets[s])
+    kept = np.empty(widest + 1, buf.dtype)
+    for s in range(lo, hi):
+        m = 0
         for p in range(offsets[s], offsets[s + 1]):
-            x = items[p]
-            if keep1[x] and last[x] != s:
+            y = items[p]
+            kept[m] = y
+            m += keep1[y]
+        t = tenants[s]
+        for i in range(m):
+            x = kept[i]
+            if last[x] != s:
                 last[x] = s
                 w = bfill[x]
-                for q in range(p + 1, offsets[s + 1]):
-                    y = items[q]
-                    if keep1[y]:
-                        buf[w] = y
-                        w += 1
+                for q in range(i + 1, m):
+                    buf[w] = kept[q]
+                    w += 1
                 bfill[x] = w
                 j = efill[x]
-                ten[j] = tenants[s]
+                ten[j] = t
                 off[j + x + 1] = w
                 efill[x] = j + 1
+
+
+def _physical_roots(items, offsets, tenants, keep1, pool, n_parts):
+    """Physical projections of every item in ``keep1``: for item ``x``, one entry per sequence
+    holding it (its tenant, and the suffix after its first occurrence, keeping only items in
+    ``keep1``), in sequence order. Entries of item ``x`` are ``eptr[x]:eptr[x + 1]``; entry
+    ``j``'s items are ``buf[off[j + x]:off[j + x + 1]]``. The sequences are cut into
+    ``n_parts`` runs of about equal length, built in parallel into adjacent slices."""
+    n_vocab = len(keep1)
+    n_seq = len(offsets) - 1
+    cuts = np.searchsorted(offsets, np.linspace(0, offsets[-1], n_parts + 1)[1:-1])
+    bounds = [0, *np.minimum(cuts, n_seq).tolist(), n_seq]
+    parts = list(zip(bounds[:-1], bounds[1:], strict=True))
+    sizes = list(pool.map(lambda r: _root_sizes(items, offsets, keep1, r[0], r[1]), parts))
+    entries = np.array([e for e, _ in sizes]).reshape(len(parts), n_vocab)
+    lengths = np.array([b for _, b in sizes]).reshape(len(parts), n_vocab)
+    eptr = np.zeros(n_vocab + 1, np.int64)
+    bptr = np.zeros(n_vocab + 1, np.int64)
+    np.cumsum(entries.sum(axis=0), out=eptr[1:])
+    np.cumsum(lengths.sum(axis=0), out=bptr[1:])
+    estart = eptr[:-1] + np.cumsum(entries, axis=0) - entries  # each part's first slot
+    bstart = bptr[:-1] + np.cumsum(lengths, axis=0) - lengths
+    ten = np.empty(eptr[-1], np.int32)
+    off = np.empty(eptr[-1] + n_vocab, np.int64)
+    buf = np.empty(bptr[-1], items.dtype)
+    off[eptr[:-1] + np.arange(n_vocab)] = bptr[:-1]
+    list(pool.map(lambda i: _root_fill(items, offsets, tenants, keep1, parts[i][0], parts[i][1],
+                                       estart[i].copy(), bstart[i].copy(), ten, off, buf),
+                  range(len(parts))))
     return eptr, bptr, ten, off, buf
 
 
 @njit(nogil=True, cache=True)
-def _mine_subtree_physical(first, ten, off, buf, n_vocab, min_count, min_tenants,
-                           max_length):  # pragma: no cover - compiled
+def _new_arenas(max_length, dtype_of):  # pragma: no cover - compiled
+    """Empty arenas for :func:`_mine_subtree_physical`, one per depth, for one thread."""
+    arena_ten = List()
+    arena_off = List()
+    arena_buf = List()
+    for _ in range(max_length + 1):
+        arena_ten.append(np.empty(0, np.int32))
+        arena_off.append(np.empty(0, np.int64))
+        arena_buf.append(np.empty(0, dtype_of.dtype))
+    return arena_ten, arena_off, arena_buf
+
+
+@njit(nogil=True, cache=True)
+def _mine_subtree_physical(first, ten, off, buf, n_vocab, min_count, min_tenants, max_length,
+                           arena_ten, arena_off, arena_buf):  # pragma: no cover - compiled
     """:func:`_mine_subtree` without a gap constraint, on physical projections (see
-    :func:`_root_nodes`): each node's suffixes sit in one contiguous buffer holding only the
-    items that were frequent extensions of its parent (no longer pattern can use another), so
-    scans run over short, contiguous memory instead of jumping through the whole data set."""
+    :func:`_physical_roots`): each node's suffixes sit in one contiguous buffer holding only
+    the items that were frequent extensions of its parent (no longer pattern can use another),
+    so scans run over short, contiguous memory instead of jumping through the whole data set.
+
+    A node whose extensions are grown further counts groups only; an extension's distinct
+    tenants are then counted on its projection (one entry per group, in tenant order), which
+    is much shorter than the node's. A node of the last level counts both in its pass."""
     out_items = List()
     out_len = List()
     out_sup = List()
@@ -265,11 +339,16 @@ def _mine_subtree_physical(first, ten, off, buf, n_vocab, min_count, min_tenants
     st_ten.append(ten)
     st_off.append(off)
     st_buf.append(buf)
+    widest = 0
+    for e in range(len(ten)):
+        widest = max(widest, off[e + 1] - off[e])
+    kept = np.empty(widest + 1, buf.dtype)  # one entry's items that are frequent extensions
     count = np.zeros(n_vocab, np.int64)
     tcount = np.zeros(n_vocab, np.int64)
     last = np.full(n_vocab, -1, np.int64)
     last_ten = np.full(n_vocab, -1, np.int64)
     slot = np.full(n_vocab, -1, np.int64)
+    keep = np.zeros(n_vocab, np.int64)
     touched = np.empty(n_vocab, np.int64)
     room = np.zeros(n_vocab, np.int64)  # upper bound of each child's buffer
     while len(st_prefix) > 0:
@@ -278,34 +357,48 @@ def _mine_subtree_physical(first, ten, off, buf, n_vocab, min_count, min_tenants
         off = st_off.pop()
         buf = st_buf.pop()
         n = len(ten)
-        n_touched = 0
-        for e in range(n):
-            t = ten[e]
-            for p in range(off[e], off[e + 1]):
-                x = buf[p]
-                if last[x] != e:
-                    if count[x] == 0:
-                        touched[n_touched] = x
-                        n_touched += 1
-                    last[x] = e
-                    count[x] += 1
-                    room[x] += off[e + 1] - p - 1
-                    if last_ten[x] != t:
-                        last_ten[x] = t
-                        tcount[x] += 1
-        frequent = np.sort(touched[:n_touched])
         grow = len(prefix) + 1 < max_length
+        n_touched = 0
+        if grow:
+            for e in range(n):
+                end = off[e + 1]
+                for p in range(off[e], end):
+                    x = buf[p]
+                    if last[x] != e:
+                        if count[x] == 0:
+                            touched[n_touched] = x
+                            n_touched += 1
+                        last[x] = e
+                        count[x] += 1
+                        room[x] += end - p - 1
+        else:
+            for e in range(n):
+                t = ten[e]
+                for p in range(off[e], off[e + 1]):
+                    x = buf[p]
+                    if last[x] != e:
+                        if count[x] == 0:
+                            touched[n_touched] = x
+                            n_touched += 1
+                        last[x] = e
+                        count[x] += 1
+                        if last_ten[x] != t:
+                            last_ten[x] = t
+                            tcount[x] += 1
+        frequent = np.sort(touched[:n_touched])
         n_keep = 0
         for i in range(len(frequent)):
             x = frequent[i]
-            if count[x] >= min_count and tcount[x] >= min_tenants:
-                for v in prefix:
-                    out_items.append(v)
-                out_items.append(x)
-                out_len.append(len(prefix) + 1)
-                out_sup.append(count[x])
-                out_ten.append(tcount[x])
+            if count[x] >= min_count and (grow or tcount[x] >= min_tenants):
+                if not grow:
+                    for v in prefix:
+                        out_items.append(v)
+                    out_items.append(x)
+                    out_len.append(len(prefix) + 1)
+                    out_sup.append(count[x])
+                    out_ten.append(tcount[x])
                 slot[x] = n_keep
+                keep[x] = 1
                 frequent[n_keep] = x
                 n_keep += 1
         entries = np.zeros(n_keep + 1, np.int64)
@@ -323,46 +416,71 @@ def _mine_subtree_physical(first, ten, off, buf, n_vocab, min_count, min_tenants
         if not grow or n_keep == 0:
             for i in range(n_keep):
                 slot[frequent[i]] = -1
+                keep[frequent[i]] = 0
             continue
         eptr = np.cumsum(entries)
         bptr = np.cumsum(bound)  # children's buffers are allocated at their upper bound
-        c_ten = np.empty(eptr[-1], np.int32)
-        c_off = np.empty(eptr[-1] + n_keep, np.int64)  # per child: its own n+1 offsets
-        c_buf = np.empty(bptr[-1], np.int32)
+        depth = len(prefix)
+        if len(arena_ten[depth]) < eptr[-1]:
+            arena_ten[depth] = np.empty(eptr[-1] + eptr[-1] // 4, np.int32)
+            arena_off[depth] = np.empty(eptr[-1] + eptr[-1] // 4 + n_vocab, np.int64)
+        if len(arena_buf[depth]) < bptr[-1]:
+            arena_buf[depth] = np.empty(bptr[-1] + bptr[-1] // 4, buf.dtype)
+        c_ten = arena_ten[depth]
+        c_off = arena_off[depth]  # per child: its own n+1 offsets
+        c_buf = arena_buf[depth]
         efill = eptr[:-1].copy()
         bfill = bptr[:-1].copy()
         for i in range(n_keep):
             c_off[eptr[i] + i] = bptr[i]
         for e in range(n):
+            m = 0
             for p in range(off[e], off[e + 1]):
-                x = buf[p]
-                k = slot[x]
-                if k >= 0 and last[x] != e:
+                y = buf[p]
+                kept[m] = y
+                m += keep[y]
+            t = ten[e]
+            for i in range(m):
+                x = kept[i]
+                if last[x] != e:
                     last[x] = e
+                    k = slot[x]
                     w = bfill[k]
-                    for q in range(p + 1, off[e + 1]):
-                        y = buf[q]
-                        if slot[y] >= 0:
-                            c_buf[w] = y
-                            w += 1
+                    for q in range(i + 1, m):
+                        c_buf[w] = kept[q]
+                        w += 1
                     bfill[k] = w
                     j = efill[k]
-                    c_ten[j] = ten[e]
+                    c_ten[j] = t
                     c_off[j + k + 1] = w
                     efill[k] = j + 1
         for i in range(n_keep - 1, -1, -1):
             x = frequent[i]
             slot[x] = -1
+            keep[x] = 0
             last[x] = -1
+            n_ten = 0
+            previous = -1
+            for j in range(eptr[i], eptr[i + 1]):
+                if c_ten[j] != previous:
+                    previous = c_ten[j]
+                    n_ten += 1
+            if n_ten < min_tenants:
+                continue
             pattern = np.empty(len(prefix) + 1, np.int64)
             pattern[:-1] = prefix
             pattern[-1] = x
+            for v in pattern:
+                out_items.append(v)
+            out_len.append(len(pattern))
+            out_sup.append(eptr[i + 1] - eptr[i])
+            out_ten.append(n_ten)
             st_prefix.append(pattern)
             st_ten.append(c_ten[eptr[i]:eptr[i + 1]])
             o = c_off[eptr[i] + i:eptr[i + 1] + i + 1] - bptr[i]
             st_off.append(o)
             st_buf.append(c_buf[bptr[i]:bfill[i]])
-    return out_items, out_len, out_sup, out_ten
+    return _as_arrays(out_items, out_len, out_sup, out_ten)
 
 
 def pattern_frame(rows: list[tuple[tuple[int, ...], int, int]], vocabulary: Sequence[str],
@@ -441,34 +559,41 @@ class SequentialPatternMiner:
                                                        for x in firsts]
         gap = -1 if self.max_gap is None else self.max_gap
         if self.max_length >= 2 and firsts:
-
-            if gap < 0:
-                frequent_alone = (count >= min_count) & (tcount >= self.min_tenants)
-                eptr, bptr, root_ten, root_off, root_buf = _root_nodes(
-                    items, offsets, tenants, frequent_alone, n_vocab)
-
-                def subtree(x: int):
-                    a, b = eptr[x], eptr[x + 1]
-                    node_off = root_off[a + x:b + x + 1] - bptr[x]
-                    return _mine_subtree_physical(x, root_ten[a:b], node_off,
-                                                  root_buf[bptr[x]:bptr[x + 1]], n_vocab,
-                                                  min_count, self.min_tenants, self.max_length)
-            else:
-                ptr, root_s, root_p = _root_projections(items, offsets, n_vocab, True)
-
-                def subtree(x: int):
-                    a, b = ptr[x], ptr[x + 1]
-                    return _mine_subtree(x, root_s[a:b], root_p[a:b], items, offsets, tenants,
-                                         n_vocab, min_count, self.min_tenants, self.max_length,
-                                         gap)
-
             with ThreadPoolExecutor(max_workers=self.n_jobs) as pool:
-                for flat, lengths, sup, ten in pool.map(subtree, firsts):
-                    flat_items = np.asarray(flat, dtype=np.int64)
+                if gap < 0:
+                    keep1 = ((count >= min_count) & (tcount >= self.min_tenants)).astype(np.intp)
+                    eptr, bptr, root_ten, root_off, root_buf = _physical_roots(
+                        items, offsets, tenants, keep1, pool, self.n_jobs)
+                    # the biggest subtrees first, so that the threads finish together
+                    order = sorted(firsts, key=lambda x: bptr[x] - bptr[x + 1])
+
+                    local = threading.local()  # each thread reuses its arenas
+
+                    def subtree(x: int):
+                        if not hasattr(local, "arenas"):
+                            local.arenas = _new_arenas(self.max_length, root_buf)
+                        a, b = eptr[x], eptr[x + 1]
+                        node_off = root_off[a + x:b + x + 1] - bptr[x]
+                        return _mine_subtree_physical(x, root_ten[a:b], node_off,
+                                                      root_buf[bptr[x]:bptr[x + 1]], n_vocab,
+                                                      min_count, self.min_tenants,
+                                                      self.max_length, *local.arenas)
+                else:
+                    ptr, root_s, root_p = _root_projections(items, offsets, n_vocab, True)
+                    order = firsts
+
+                    def subtree(x: int):
+                        a, b = ptr[x], ptr[x + 1]
+                        return _mine_subtree(x, root_s[a:b], root_p[a:b], items, offsets,
+                                             tenants, n_vocab, min_count, self.min_tenants,
+                                             self.max_length, gap)
+
+                for flat, lengths, sup, ten in pool.map(subtree, order):
+                    flat_items = flat.tolist()
                     position = 0
-                    for length, s, t in zip(lengths, sup, ten, strict=True):
-                        rows.append((tuple(flat_items[position:position + length].tolist()),
-                                     int(s), int(t)))
+                    for length, s, t in zip(lengths.tolist(), sup.tolist(), ten.tolist(),
+                                            strict=True):
+                        rows.append((tuple(flat_items[position:position + length]), s, t))
                         position += length
         self.patterns_ = pattern_frame(rows, sequences.vocabulary, n)
         self.n_sequences_ = n
