@@ -8,6 +8,7 @@ Read from a dict or from the ``[incidents]`` table of a TOML file::
     max_size = 50                   # most alerts in an incident's chain
     min_group_size = 2              # smaller groups are not scored (related signals only)
     related_window = 86400          # seconds around an incident to look for related alerts
+    merge_window = 259200           # chains sharing an entity this close make one incident
     max_related = 50                # most related alerts / signals per incident
     exclude_providers = ["noisy-edr"]          # dropped before grouping (counted)
     exclude_patterns = [["Port scan", "Brute force"], ["discovery", "exfiltration"]]
@@ -49,6 +50,10 @@ class IncidentConfig:
     """Seconds before the first / after the last chain alert searched for related alerts."""
     max_related: int = 50
     """Most related alerts and signals listed per incident (closest in time first)."""
+    merge_window: float = 0.0
+    """Chains of one tenant that share an entity and come within this many seconds of each
+    other make one incident (default 0: one incident per group; see the README for its
+    effect on the detection figures)."""
     exclude_patterns: tuple[tuple[str, ...], ...] = ()
     """Alert-type or tactic sequences whose incidents are closed with ``excluded-pattern``."""
     exclude_providers: tuple[str, ...] = ()
@@ -66,9 +71,10 @@ class IncidentConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < (
                     2 if name == "max_size" else 1):
                 raise _error(name, f"an int >= {2 if name == 'max_size' else 1}", value)
-        value = self.related_window
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise _error("related_window", "a number of seconds >= 0", value)
+        for name in ("related_window", "merge_window"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise _error(name, "a number of seconds >= 0", value)
         for i, pattern in enumerate(self.exclude_patterns):
             if (not isinstance(pattern, tuple) or not pattern
                     or not all(isinstance(p, str) and p for p in pattern)):
@@ -118,7 +124,7 @@ class IncidentConfig:
             values["exclude_providers"] = tuple(providers)
         if "severity_overrides" in values and isinstance(values["severity_overrides"], Mapping):
             values["severity_overrides"] = dict(values["severity_overrides"])
-        for name in ("related_window", "threshold", "alert_threshold"):
+        for name in ("related_window", "merge_window", "threshold", "alert_threshold"):
             if isinstance(values.get(name), int) and not isinstance(values[name], bool):
                 values[name] = float(values[name])
         return cls(**values).validate()

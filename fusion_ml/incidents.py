@@ -221,6 +221,9 @@ def build_incidents(scored: ScoredBatch, config: IncidentConfig | None = None,
     chain = _chains(frame, score_of, config)
     rules = _RuleIndex(catalog, transitions)
     entity_table = _entity_table(frame)
+    if config.merge_window > 0:
+        chain, score_of = _merge_chains(frame, chain, _usable(frame, entity_table), score_of,
+                                        config)
     related = _related(frame, chain, entity_table, config)
     times = frame["timestamp"]
     incidents = []
@@ -266,15 +269,66 @@ def _entity_table(frame: pd.DataFrame) -> pd.DataFrame:
     return table.drop_duplicates(["row", "type", "value"])
 
 
+def _usable(frame: pd.DataFrame, entities: pd.DataFrame) -> pd.DataFrame:
+    """Entities without those on a large share of a tenant's alerts (gateways, DNS servers),
+    which relate nothing (the grouping's defaults: > 2% and >= 20 alerts)."""
+    per_key = entities.groupby(["tenant", "type", "value"], sort=False)["row"].transform("size")
+    per_tenant = entities["tenant"].map(frame["tenant_id"].value_counts())
+    return entities[~((per_key > 0.02 * per_tenant) & (per_key >= 20))]
+
+
+def _merge_chains(frame: pd.DataFrame, chain: pd.DataFrame, entities: pd.DataFrame,
+                  score_of: dict[str, float], config: IncidentConfig
+                  ) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Join the chains of one tenant that share an entity and come within ``merge_window``
+    of each other (a campaign whose steps are further apart than the grouping window spans
+    several groups). A merged chain is named by its earliest group, scores the highest of its
+    groups, and keeps its ``max_size`` best alerts."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    times = timestamps_us(frame["timestamp"])
+    keyed = entities.merge(chain[["row", "group_id"]], on="row")
+    if keyed.empty:
+        return chain, score_of
+    keyed["t"] = times[keyed["row"].to_numpy()]
+    spans = keyed.groupby(["tenant", "type", "value", "group_id"], sort=False)["t"].agg(
+        ["min", "max"]).reset_index()
+    spans = spans.sort_values(["tenant", "type", "value", "min", "group_id"], kind="stable")
+    key = spans.groupby(["tenant", "type", "value"], sort=False).ngroup().to_numpy()
+    reach = spans.groupby(key)["max"].cummax().to_numpy()
+    lows = spans["min"].to_numpy()
+    same = (key[1:] == key[:-1]) & (lows[1:] - reach[:-1] <= config.merge_window * 1e6)
+    names = pd.Index(sorted(set(chain["group_id"])))
+    codes = names.get_indexer(spans["group_id"])
+    graph = coo_matrix((np.ones(int(same.sum())), (codes[:-1][same], codes[1:][same])),
+                       shape=(len(names), len(names)))
+    _, component = connected_components(graph, directed=False)
+    first = chain.assign(t=times[chain["row"].to_numpy()]).groupby("group_id")["t"].min()
+    order = pd.DataFrame({"group_id": names, "component": component,
+                          "t": first.reindex(names).to_numpy()}).sort_values(
+        ["component", "t", "group_id"], kind="stable")
+    leader = order.groupby("component")["group_id"].first()
+    rename = dict(zip(order["group_id"], leader.reindex(order["component"]).to_numpy(),
+                      strict=True))
+    merged = chain.assign(group_id=chain["group_id"].map(rename))
+    scores: dict[str, float] = {}
+    for group_id, value in score_of.items():
+        target = rename.get(group_id)
+        if target is not None:
+            scores[target] = max(scores.get(target, 0.0), value)
+    merged = merged.sort_values(["group_id", "alert_score", "contribution", "alert_id"],
+                                ascending=[True, False, False, True], kind="stable")
+    rank = merged.groupby("group_id", sort=False).cumcount().to_numpy()
+    return merged[rank < config.max_size], scores
+
+
 def _related(frame: pd.DataFrame, chain: pd.DataFrame, entities: pd.DataFrame,
              config: IncidentConfig) -> dict[str, tuple[list[dict], list[dict]]]:
     """Per incident group: (related alerts, related signals), closest in time first."""
     if entities.empty:
         return {}
-    # entities on a large share of a tenant's alerts (gateways, DNS servers) relate nothing
-    per_key = entities.groupby(["tenant", "type", "value"], sort=False)["row"].transform("size")
-    per_tenant = entities["tenant"].map(frame["tenant_id"].value_counts())
-    usable = entities[~((per_key > 0.02 * per_tenant) & (per_key >= 20))]
+    usable = _usable(frame, entities)
     chain_entities = usable.merge(chain[["row", "group_id"]], on="row")
     chain_entities = chain_entities.drop_duplicates(["group_id", "type", "value"])
     pairs = chain_entities[["group_id", "tenant", "type", "value"]].merge(

@@ -220,6 +220,25 @@ def test_knob_related_window_and_max_related():
     assert len(inc.related_alerts) == 1 and len(inc.related_signals) == 1
 
 
+def test_knob_merge_window():
+    # a second group on host h1 two hours after the first: separate incidents by default,
+    # one incident (named by the earliest group, highest score) within the merge window
+    rows = ROWS + [
+        {"id": "c1", "min": 180, "type": "Macro run", "tactics": ["execution"],
+         "entities": [HOST], "g": "g4", "s": 0.9, "c": 1.0},
+        {"id": "c2", "min": 185, "type": "Big upload", "tactics": ["exfiltration"],
+         "entities": [HOST], "g": "g4", "s": 0.9, "c": 1.0}]
+    scores = {**GROUP_SCORES, "g4": 0.97}
+    apart = build_incidents(scored_batch(rows, scores)).incidents
+    assert [i.alert_ids for i in apart] == [["a1", "a2", "a4"], ["c1", "c2"]]
+    (merged,) = build_incidents(scored_batch(rows, scores),
+                                IncidentConfig(merge_window=3 * 3600)).incidents
+    assert merged.alert_ids == ["a1", "a2", "a4", "c1", "c2"]
+    assert merged.incident_id == apart[0].incident_id and merged.score == 0.97
+    assert len(build_incidents(scored_batch(rows, scores),
+                               IncidentConfig(merge_window=3600)).incidents) == 2
+
+
 def test_knob_min_group_size(small_training, small_alerts):
     alerts = tenant_subset(small_alerts[0], 2)
     scorer = Scorer(small_training.model)
