@@ -443,5 +443,14 @@ def models_promote(version: str) -> None:
     click.echo(f"{MODEL_NAME} version {version} is now 'champion'")
 
 
+def _register_scoring_commands() -> None:
+    from fusion_ml.cli_scoring import score, serve
+
+    main.add_command(score)
+    main.add_command(serve)
+
+
+_register_scoring_commands()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -39,6 +39,11 @@ class DetectionMetrics:
     mean_purity: float
     alerts: int
     reduction: float
+    progressions: int = 0
+    progressions_detected: int = 0
+    progression_detection_rate: float = float("nan")
+    """The same over campaigns whose evaluated alerts cover at least two distinct steps (attack
+    progressions; a campaign cut to one step by the end of the data cannot be one)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values."""
@@ -47,7 +52,7 @@ class DetectionMetrics:
 
 def evaluate_incidents(members: pd.DataFrame, alerts: pd.DataFrame,
                        campaign_column: str = "campaign_id", min_coverage: float = 0.5,
-                       min_purity: float = 0.9) -> DetectionMetrics:
+                       min_purity: float = 0.9, step_column: str = "step") -> DetectionMetrics:
     """Score incidents (``members``: one row per incident alert with ``incident_id``,
     ``tenant_id``, ``alert_id``, as :meth:`IncidentBatch.members` gives) against the
     ground truth of ``alerts`` (``tenant_id``, ``alert_id`` and ``campaign_column``, null for
@@ -77,6 +82,12 @@ def evaluate_incidents(members: pd.DataFrame, alerts: pd.DataFrame,
     benign = int(joined["campaign"].isna().sum())
     best = counts.groupby("incident_id")["purity"].max().reindex(per_incident.index).fillna(0.0)
     n_alerts = len(alerts)
+    progressions = sizes.index
+    if step_column in alerts.columns:
+        steps = alerts[[campaign_column, step_column]].dropna().astype(str).groupby(
+            campaign_column)[step_column].nunique()
+        progressions = steps.index[steps >= 2]
+    found = int(hit["campaign"].isin(progressions).groupby(hit["campaign"]).any().sum())
     return DetectionMetrics(
         campaigns=int(len(sizes)), detected=detected,
         detection_rate=detected / len(sizes) if len(sizes) else float("nan"),
@@ -84,4 +95,7 @@ def evaluate_incidents(members: pd.DataFrame, alerts: pd.DataFrame,
         false_incident_rate=false_incidents / n_incidents if n_incidents else 0.0,
         incident_alerts=len(joined), benign_share=benign / len(joined) if len(joined) else 0.0,
         mean_purity=float(best.mean()) if len(best) else float("nan"), alerts=n_alerts,
-        reduction=n_alerts / n_incidents if n_incidents else float("inf"))
+        reduction=n_alerts / n_incidents if n_incidents else float("inf"),
+        progressions=len(progressions), progressions_detected=found,
+        progression_detection_rate=found / len(progressions) if len(progressions)
+        else float("nan"))

@@ -89,7 +89,7 @@ def training_flow(alerts: list[str], catalog: str | None = None, label_column: s
     ``holdout_playbooks`` given here override it).
 
     Returns ``run_id``, ``model_uri``, ``version``, ``gate`` (the decision), ``metrics`` (the
-    evaluation table as records) and ``examples`` (per split).
+    evaluation table as records), ``examples`` and ``tenants`` (per split).
     """
     logger = get_run_logger()
     frame = load_alerts(alerts, fmt)
@@ -121,4 +121,6 @@ def training_flow(alerts: list[str], catalog: str | None = None, label_column: s
             "metrics": result.evaluation.metrics.to_dict(orient="records"),
             "examples": {k: {"examples": len(v), "positives": int(v.y.sum())}
                          for k, v in result.splits.items()},
+            "tenants": {k: sorted(v.labels["tenant_id"].astype(str).unique())
+                        for k, v in result.splits.items()},
             "seconds": result.seconds}
