@@ -28,9 +28,11 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: $(STAMP)
+	mkdir -p $(PREFECT_HOME)
 	$(BIN)/fusion demo --out $(OUT)
 
 test: $(STAMP)
+	mkdir -p $(PREFECT_HOME)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

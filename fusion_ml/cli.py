@@ -49,6 +49,9 @@ def main() -> None:
       fusion summary alerts.parquet
       fusion demo
     """
+    from fusion_ml.paths import ensure_prefect_home
+
+    ensure_prefect_home()
 
 
 @main.command(epilog=FORMAT_HELP)

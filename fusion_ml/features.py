@@ -118,6 +118,21 @@ class EncodedGroups:
         return np.diff(self.offsets)
 
 
+def _flat_lists(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Row index and value of every element of a list column (nulls hold none)."""
+    values = arrow_array(column, pa.list_(pa.string()))
+    rows = values.value_parent_indices().to_numpy().astype(np.int64)
+    return rows, values.flatten().to_numpy(zero_copy_only=False)
+
+
+def _lookup(names: np.ndarray, index: dict[str, int]) -> np.ndarray:
+    """``index[name]`` per name, -1 for names not in it (looked up once per distinct name)."""
+    if not len(names):
+        return np.zeros(0, np.int64)
+    distinct, inverse = np.unique(names.astype(str), return_inverse=True)
+    return np.array([index.get(d, -1) for d in distinct], np.int64)[inverse]
+
+
 def _is_public_ip(value: str) -> bool:
     try:
         return ipaddress.ip_address(value).is_global
@@ -258,25 +273,26 @@ class FeatureEncoder:
         position = np.arange(n) - np.repeat(starts, np.diff(offsets))
 
         blocks: list[np.ndarray] = []
-        tactic_lists = [list(t) if t is not None else [] for t in frame["tactics"]]
+        rows, names = _flat_lists(frame["tactics"])
+        index = _lookup(names, TACTIC_INDEX)
+        rows, index = rows[index >= 0], index[index >= 0]
         tactics = np.zeros((n, len(KILL_CHAIN)), np.float32)
+        tactics[rows, index] = 1.0
         tactic_bits = np.zeros(n, np.int64)
+        np.bitwise_or.at(tactic_bits, rows, np.left_shift(1, index))
         stage = np.full(n, -1, np.int64)
-        first_tactic = np.empty(n, object)
-        for i, ts in enumerate(tactic_lists):
-            idx = [TACTIC_INDEX[t] for t in ts if t in TACTIC_INDEX]
-            if idx:
-                tactics[i, idx] = 1.0
-                tactic_bits[i] = sum(1 << j for j in set(idx))
-                stage[i] = max(idx)
-                first_tactic[i] = KILL_CHAIN[min(idx)]
+        np.maximum.at(stage, rows, index)
+        earliest = np.full(n, len(KILL_CHAIN), np.int64)
+        np.minimum.at(earliest, rows, index)
+        first_tactic = np.array(list(KILL_CHAIN) + [None], dtype=object)[earliest]
         blocks.append(tactics)
 
+        rows, names = _flat_lists(frame["techniques"])
+        parents = pd.Series(names, dtype=object).str.split(".", n=1).str[0].str.upper()
+        codes = self.techniques_.encode(parents.tolist()) if len(parents) else \
+            np.zeros(0, np.int64)
         techniques = np.zeros((n, len(self.techniques_) - 1), np.float32)  # column 0 = unknown
-        for i, ts in enumerate(frame["techniques"]):
-            if ts is not None and len(ts):
-                codes = self.techniques_.encode([_parent(t) for t in ts])
-                techniques[i, codes - 1] = 1.0
+        techniques[rows, codes - 1] = 1.0
         blocks.append(techniques)
 
         severity = frame["severity"].astype(str).to_numpy()
@@ -303,8 +319,9 @@ class FeatureEncoder:
         public = np.zeros(n, np.float32)
         is_ip = ent_type == type_index["ip"]
         if is_ip.any():
-            values = pd.Series(flat.field("value").to_pylist(), dtype=object)[is_ip]
-            public_values = values.map(_is_public_ip).to_numpy(bool)
+            values = flat.field("value").to_numpy(zero_copy_only=False)[is_ip]
+            distinct, inverse = np.unique(values.astype(str), return_inverse=True)
+            public_values = np.array([_is_public_ip(v) for v in distinct], bool)[inverse]
             public[ent_parent[is_ip][public_values]] = 1.0
 
         type_names = frame["alert_type"].astype(str).to_numpy()

@@ -225,13 +225,14 @@ def build_incidents(scored: ScoredBatch, config: IncidentConfig | None = None,
         chain, score_of = _merge_chains(frame, chain, _usable(frame, entity_table), score_of,
                                         config)
     related = _related(frame, chain, entity_table, config)
-    times = frame["timestamp"]
+    alert_ids = frame["alert_id"].to_numpy().astype(str)
+    times = timestamps_us(frame["timestamp"])
+    cells = _Cells(frame, chain["row"].to_numpy())
     incidents = []
     for group_id, rows in chain.groupby("group_id", sort=False)["row"]:
         rows = rows.to_numpy()
-        rows = rows[np.lexsort((frame["alert_id"].to_numpy()[rows].astype(str),
-                                timestamps_us(times.iloc[rows])))]
-        incidents.append(_incident(frame, rows, str(group_id), float(score_of[group_id]),
+        rows = rows[np.lexsort((alert_ids[rows], times[rows]))]
+        incidents.append(_incident(cells, rows, str(group_id), float(score_of[group_id]),
                                    related.get(str(group_id), ([], [])), rules, config))
     incidents.sort(key=lambda i: (i.tenant_id, i.first_seen, i.incident_id))
     stats["incidents"] = len(incidents)
@@ -358,6 +359,7 @@ def _related(frame: pd.DataFrame, chain: pd.DataFrame, entities: pd.DataFrame,
     agg = agg.sort_values(["group_id", "distance", "alert_id"], kind="stable")
     signal = frame["is_signal"].to_numpy(dtype=bool)
     group_of = frame["group_id"].to_numpy().astype(str)
+    cells = _Cells(frame, agg["row"].to_numpy())
     out: dict[str, tuple[list[dict], list[dict]]] = {}
     for group_id, part in agg.groupby("group_id", sort=False):
         alerts_, signals = [], []
@@ -365,7 +367,7 @@ def _related(frame: pd.DataFrame, chain: pd.DataFrame, entities: pd.DataFrame,
             target = signals if signal[row] else alerts_
             if len(target) >= config.max_related:
                 continue
-            target.append({**_brief(frame, int(row)), "shared_entities": shared,
+            target.append({**_brief(cells, int(row)), "shared_entities": shared,
                            "in_group": bool(group_of[row] == group_id)})
         out[str(group_id)] = (alerts_, signals)
     return out
@@ -390,11 +392,30 @@ def _text(value: Any) -> str | None:
         isinstance(value, float) and np.isnan(value)) else str(value)
 
 
-def _brief(frame: pd.DataFrame, row: int) -> dict[str, Any]:
-    return {"alert_id": str(frame["alert_id"].iat[row]),
-            "timestamp": _iso(frame["timestamp"].iat[row]),
-            "alert_type": str(frame["alert_type"].iat[row]),
-            "provider": _text(frame["provider"].iat[row])}
+class _Cells:
+    """The cells of a few rows of a large frame, as Python values (reading Arrow-backed
+    columns cell by cell, or converting a whole column per incident, costs far more)."""
+
+    COLUMNS = ("alert_id", "timestamp", "alert_type", "provider", "severity", "fidelity",
+               "tactics", "techniques", "entities", "alert_score", "contribution", "tenant_id",
+               "group_size")
+
+    def __init__(self, frame: pd.DataFrame, rows: np.ndarray) -> None:
+        rows = np.unique(np.asarray(rows, dtype=np.int64))
+        self.position = {int(r): i for i, r in enumerate(rows.tolist())}
+        part = frame.iloc[rows]
+        self.values = {c: part[c].tolist() for c in self.COLUMNS if c in part.columns}
+
+    def get(self, column: str, row: int) -> Any:
+        """The value of ``column`` at frame row ``row`` (one of the rows given)."""
+        return self.values[column][self.position[row]]
+
+
+def _brief(frame: _Cells, row: int) -> dict[str, Any]:
+    return {"alert_id": str(frame.get("alert_id", row)),
+            "timestamp": _iso(frame.get("timestamp", row)),
+            "alert_type": str(frame.get("alert_type", row)),
+            "provider": _text(frame.get("provider", row))}
 
 
 def _round(value: float) -> float:
@@ -469,22 +490,22 @@ def incident_id(tenant_id: str, timestamp: str, alert_id: str) -> str:
     return "inc-" + hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def _incident(frame: pd.DataFrame, rows: np.ndarray, group_id: str, score: float,
+def _incident(frame: _Cells, rows: np.ndarray, group_id: str, score: float,
               related: tuple[list[dict], list[dict]], rules: _RuleIndex,
               config: IncidentConfig) -> Incident:
-    tenant = str(frame["tenant_id"].iat[int(rows[0])])
+    tenant = str(frame.get("tenant_id", int(rows[0])))
     alerts = []
     for row in rows:
         row = int(row)
         alerts.append({
             **_brief(frame, row),
-            "severity": _text(frame["severity"].iat[row]),
-            "fidelity": _text(frame["fidelity"].iat[row]),
-            "tactics": [str(t) for t in _list(frame["tactics"].iat[row])],
-            "techniques": [str(t) for t in _list(frame["techniques"].iat[row])],
-            "entities": _entities(frame["entities"].iat[row]),
-            "alert_score": _round(frame["alert_score"].iat[row]),
-            "contribution": _round(frame["contribution"].iat[row]),
+            "severity": _text(frame.get("severity", row)),
+            "fidelity": _text(frame.get("fidelity", row)),
+            "tactics": [str(t) for t in _list(frame.get("tactics", row))],
+            "techniques": [str(t) for t in _list(frame.get("techniques", row))],
+            "entities": _entities(frame.get("entities", row)),
+            "alert_score": _round(frame.get("alert_score", row)),
+            "contribution": _round(frame.get("contribution", row)),
         })
     # kill-chain timeline
     timeline: dict[str, dict[str, Any]] = {}
@@ -553,7 +574,7 @@ def _incident(frame: pd.DataFrame, rows: np.ndarray, group_id: str, score: float
         tenant_id=tenant, title=title, severity=severity, score=_round(score), status=status,
         tags=tags, first_seen=first["timestamp"],
         last_seen=max(a["timestamp"] for a in alerts), group_id=group_id,
-        group_size=int(frame["group_size"].iat[int(rows[0])]),
+        group_size=int(frame.get("group_size", int(rows[0]))),
         tactics=stages, alerts=alerts,
         timeline=sorted(timeline.values(), key=lambda e: (e["first_seen"],
                                                           TACTIC_INDEX.get(e["tactic"], 99))),

@@ -30,3 +30,14 @@ def cptc_dir() -> Path:
         f"expected the CPTC-2017 alert files (*.json.gz) in {candidates[0]}, found none; "
         f"set {CPTC_ENV} to their folder"
     )
+
+
+def ensure_prefect_home() -> Path | None:
+    """Create ``$PREFECT_HOME`` if it is set and missing (Prefect's local database lives there;
+    its ephemeral server fails to start when the folder does not exist). Returns the folder."""
+    home = os.environ.get("PREFECT_HOME")
+    if not home:
+        return None
+    path = Path(home).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
