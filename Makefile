@@ -39,6 +39,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/simulate.py
 	$(BIN)/python benchmarks/mining.py
+	$(BIN)/python benchmarks/training.py
+	$(BIN)/python benchmarks/detection.py
+	$(BIN)/python benchmarks/scoring.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check fusion_ml tests benchmarks pipelines

@@ -90,3 +90,55 @@ def format_training(result: dict, seconds: float) -> str:
         f"examples  {examples}",
         f"time      {seconds:.1f} s", "",
         format_metrics(pd.DataFrame(result["metrics"]))])
+
+
+def format_incident(incident: dict, related: int = 5) -> str:
+    """One incident for a terminal: header, chain, kill-chain timeline, entities, why each
+    link was made, matched patterns, related alerts and signals (the first ``related`` of
+    each), and the recommended response. Everything of the JSON record except the raw lists
+    of related alerts beyond ``related``."""
+    lines = [f"{incident['title']}",
+             f"  id {incident['incident_id']}  tenant {incident['tenant_id']}  severity "
+             f"{incident['severity']}  score {incident['score']:.3f}  status "
+             f"{incident['status']}" + (f"  tags {incident['tags']}" if incident['tags'] else ""),
+             f"  {incident['first_seen']} .. {incident['last_seen']}  "
+             f"({len(incident['alerts'])} alerts in the chain, group of "
+             f"{incident['group_size']})", "  chain:"]
+    for alert in incident["alerts"]:
+        entities = ", ".join(f"{e['type']}={e['value']}" for e in alert["entities"])
+        lines.append(f"    {alert['timestamp']}  {alert['alert_type']}  [{alert['provider']}, "
+                     f"{alert['severity']}, {alert['fidelity']}]  tactics "
+                     f"{','.join(alert['tactics'])}  p(attack) {alert['alert_score']:.2f}  "
+                     f"contribution {alert['contribution']:+.2f}  {entities}")
+    lines.append("  kill-chain timeline: " + " -> ".join(
+        f"{t['tactic']} ({t['first_seen']}, {len(t['alert_ids'])} alerts)"
+        for t in incident["timeline"]))
+    lines.append("  entities: " + ", ".join(f"{e['type']}={e['value']} ({e['alerts']})"
+                                            for e in incident["entities"]))
+    if incident["artifacts"]:
+        lines.append("  artifacts: " + ", ".join(f"{e['type']}={e['value']}"
+                                                 for e in incident["artifacts"]))
+    lines.append("  why each link:")
+    for link in incident["links"]:
+        shared = ", ".join(str(s) if not isinstance(s, dict) else f"{s['type']}={s['value']}"
+                           for s in link["shared_entities"]) or "no shared entity"
+        rule = link.get("rule")
+        evidence = (f"rule confidence {rule['confidence']:.2f}, lift {rule['lift']:.1f}, seen in "
+                    f"{rule['tenants']} tenants" if rule else "no catalog rule")
+        lines.append(f"    {link['from_alert']} -> {link['to_alert']}: {shared}; gap "
+                     f"{link['gap_seconds']:,.0f} s; {evidence}; contribution "
+                     f"{link['contribution']:+.2f}")
+    for pattern in incident["patterns"][:related]:
+        lines.append(f"  pattern ({pattern['level']}, {pattern['kind']}, {pattern['tenants']} "
+                     f"tenants, confidence {pattern['confidence']:.2f}): "
+                     + " > ".join(pattern["pattern"]))
+    for name in ("related_alerts", "related_signals"):
+        items = incident[name]
+        lines.append(f"  {name.replace('_', ' ')}: {len(items)}")
+        for item in items[:related]:
+            lines.append(f"    {item['timestamp']}  {item['alert_type']}  shares "
+                         f"{', '.join(map(str, item['shared_entities']))}")
+    lines.append("  recommended response:")
+    for step in incident["response"]:
+        lines.append(f"    {step['tactic']}: {' '.join(step['actions'])}")
+    return "\n".join(lines)
