@@ -27,6 +27,8 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# The demo keeps Prefect's per-task lines (one per tenant and stage) out of its output.
+demo: export PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL ?= WARNING
 demo: $(STAMP)
 	mkdir -p $(PREFECT_HOME)
 	$(BIN)/fusion demo --out $(OUT)

@@ -170,9 +170,9 @@ def where_to_look(out: Path) -> str:
         f"  model         {out}/model/ (metrics.csv, pr_curves.png); registry: fusion models list",
         f"  MLflow UI     .venv/bin/mlflow ui --backend-store-uri {tracking_uri()} "
         "--port 5000  ->  http://127.0.0.1:5000",
-        "  Prefect UI    .venv/bin/prefect server start --port 4200  ->  "
-        "http://127.0.0.1:4200 (flow runs of this demo are in "
-        f"{os.environ.get('PREFECT_HOME', '~/.prefect')})",
+        f"  Prefect UI    PREFECT_HOME={os.environ.get('PREFECT_HOME', '~/.prefect')} "
+        ".venv/bin/prefect server start --port 4200  ->  http://127.0.0.1:4200 (this demo's "
+        "flow runs)",
         "  serve         FUSION_API_KEY=secret .venv/bin/fusion serve --port 8080"])
 
 
