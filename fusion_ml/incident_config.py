@@ -3,7 +3,7 @@
 Read from a dict or from the ``[incidents]`` table of a TOML file::
 
     [incidents]
-    threshold = 0.8                 # group score threshold (default: the model's threshold_)
+    threshold = 0.8                 # group score threshold (default: the model's incident_threshold_)
     alert_threshold = 0.5           # per-alert attack probability to join the chain
     max_size = 50                   # most alerts in an incident's chain
     min_group_size = 2              # smaller groups are not scored (related signals only)

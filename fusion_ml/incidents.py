@@ -6,7 +6,7 @@
     batch = store.update(alerts, scorer, config)
 
 **Which alerts form an incident.** A group whose score is at or above ``threshold`` (default:
-the model's ``threshold_``) becomes an incident. Its *chain* is the group's alerts whose
+the model's ``incident_threshold_``) becomes an incident. Its *chain* is the group's alerts whose
 per-alert attack probability (``alert_score``) is at least ``alert_threshold``; when fewer
 than two pass, the two best by ``alert_score`` (then contribution) are taken; at most
 ``max_size`` alerts (the best) are kept. Candidate groups also hold benign alerts that merely

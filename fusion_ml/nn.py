@@ -73,6 +73,8 @@ class ModelConfig:
     ``None`` keeps all."""
     alert_loss_weight: float = 0.5
     """Weight of the per-alert auxiliary loss (0 turns it off)."""
+    incident_precision: float = 0.95
+    """Validation precision the incident threshold (``incident_threshold_``) aims at."""
     seed: int = 0
     threads: int | None = 1
     """torch intra-op threads during fit and scoring (``None``: torch's default). One thread
@@ -91,6 +93,9 @@ class ModelConfig:
         if self.d_model % self.heads:
             raise param_error(owner, "d_model", f"a multiple of heads ({self.heads})",
                               self.d_model)
+        if not 0 < self.incident_precision <= 1:
+            raise param_error(owner, "incident_precision", "a number in (0, 1]",
+                              self.incident_precision)
         for name in ("dropout", "type_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise param_error(owner, name, "a number in [0, 1)", getattr(self, name))
@@ -211,7 +216,9 @@ class SequenceModel:
     ``fit(alerts, y, validation=(alerts, y), catalog=None)``: ``alerts`` hold the member alerts
     of the training groups (``group_id`` per alert) and ``y`` one label per group, a Series
     indexed by ``group_id``. Early stopping keeps the weights of the epoch with the best
-    validation PR-AUC; the decision ``threshold_`` maximizes F1 on the validation groups.
+    validation PR-AUC; the decision ``threshold_`` maximizes F1 on the validation groups, and
+    ``incident_threshold_`` (what incidents use by default) is the lowest score at which the
+    validation precision reaches ``incident_precision``, never below ``threshold_``.
     """
 
     def __init__(self, config: ModelConfig | None = None,
@@ -317,7 +324,10 @@ class SequenceModel:
             network.eval()
             self.network_ = network
             self.history_ = history
-            self.threshold_ = best_threshold(val_y, _predict(network, val, config))
+            val_scores = _predict(network, val, config)
+            self.threshold_ = best_threshold(val_y, val_scores)
+            self.incident_threshold_ = max(self.threshold_, precision_threshold(
+                val_y, val_scores, config.incident_precision, self.threshold_))
         return self
 
     # -- inference -------------------------------------------------------------------------
@@ -369,6 +379,7 @@ class SequenceModel:
         torch.save(self.network_.state_dict(), folder / WEIGHTS_FILE)
         state = {"schema_version": SCHEMA_VERSION, "config": self.config.to_dict(),
                  "encoder": self.encoder_.to_dict(), "threshold": self.threshold_,
+                 "incident_threshold": self.incident_threshold_,
                  "best_epoch": self.best_epoch_, "history": self.history_}
         (folder / CONFIG_FILE).write_text(json.dumps(state, indent=1))
         return folder
@@ -393,6 +404,7 @@ class SequenceModel:
         network.eval()
         model.network_ = network
         model.threshold_ = float(state["threshold"])
+        model.incident_threshold_ = float(state.get("incident_threshold", model.threshold_))
         model.best_epoch_ = state["best_epoch"]
         model.history_ = state["history"]
         return model
@@ -435,6 +447,19 @@ def _predict(network: GroupClassifier, encoded: EncodedGroups, config: ModelConf
 
 def _sigmoid(logits: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+
+
+def precision_threshold(y: np.ndarray, scores: np.ndarray, precision: float,
+                        fallback: float) -> float:
+    """The lowest score threshold whose precision on ``(y, scores)`` reaches ``precision``
+    (``fallback`` when none does or there are no positives)."""
+    from sklearn.metrics import precision_recall_curve
+
+    if len(y) == 0 or y.max() == 0:
+        return fallback
+    values, _, thresholds = precision_recall_curve(y, scores)
+    reached = np.flatnonzero(values[:-1] >= precision)
+    return float(thresholds[reached[0]]) if len(reached) else fallback
 
 
 def best_threshold(y: np.ndarray, scores: np.ndarray) -> float:

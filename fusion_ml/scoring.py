@@ -69,8 +69,9 @@ class Scorer:
 
     @property
     def threshold(self) -> float:
-        """The model's F1-best decision threshold (from validation)."""
-        return float(self.model.threshold_)
+        """The model's incident threshold (``incident_threshold_``: the lowest score reaching the
+        configured validation precision, never below the F1-best ``threshold_``)."""
+        return float(getattr(self.model, "incident_threshold_", self.model.threshold_))
 
     def score(self, alerts: pd.DataFrame, min_group_size: int | None = None) -> ScoredBatch:
         """Group ``alerts`` (canonical columns; not modified) and score the groups

@@ -110,7 +110,7 @@ class TrainingResult:
                  "examples": folder / "examples.csv"}
         self.evaluation.metrics.to_csv(paths["metrics"], index=False)
         plot_pr_curves(self.evaluation, paths["pr_curves"],
-                       title="Attack progressions vs. everything else (held-out tenants)")
+                       title="Attack progressions vs. everything else")
         self.summary().to_csv(paths["examples"])
         return paths
 

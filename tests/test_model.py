@@ -19,7 +19,7 @@ from fusion_ml.evaluation import (
     plot_pr_curves,
 )
 from fusion_ml.mining.catalog import PatternCatalog
-from fusion_ml.nn import ModelConfig, SequenceModel, best_threshold
+from fusion_ml.nn import ModelConfig, SequenceModel, best_threshold, precision_threshold
 
 TINY = ModelConfig(d_model=16, type_dim=8, provider_dim=4, heads=2, layers=1, max_epochs=2,
                    seed=5)
@@ -167,6 +167,19 @@ def test_metrics_against_sklearn_and_threshold():
     assert values["f1"] == pytest.approx(f1_score(y, scores >= threshold))
     assert values["f1"] >= max(f1_score(y, scores >= t) for t in np.unique(scores)) - 1e-12
     assert binary_metrics(np.array([0, 0, 1, 1]), np.array([.1, .2, .8, .9]), .5)["pr_auc"] == 1
+
+
+def test_precision_threshold_exact():
+    y = np.array([0, 0, 1, 1, 0, 1])
+    scores = np.array([.1, .2, .3, .4, .5, .6])  # precision from t: .5 .6 .75 .67 .5 1
+    assert precision_threshold(y, scores, 0.75, fallback=-1) == pytest.approx(0.3)
+    assert precision_threshold(y, scores, 0.9, fallback=-1) == pytest.approx(0.6)
+    assert precision_threshold(np.zeros(3, int), scores[:3], 0.9, fallback=-1) == -1
+
+
+def test_incident_threshold_is_stricter(small_training):
+    model = small_training.model
+    assert model.incident_threshold_ >= model.threshold_
 
 
 def test_pr_curve_png(small_training, tmp_path):
