@@ -52,6 +52,21 @@ def main() -> None:
     from fusion_ml.paths import ensure_prefect_home
 
     ensure_prefect_home()
+    _show_progress_logs()
+
+
+def _show_progress_logs() -> None:
+    """Print the library's INFO lines (training epochs, example counts) on stderr; the library
+    itself configures no logging."""
+    import logging
+
+    logger = logging.getLogger("fusion_ml")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s | %(message)s", "%H:%M:%S"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False  # Prefect's root handler would print every line again
 
 
 @main.command(epilog=FORMAT_HELP)
