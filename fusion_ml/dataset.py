@@ -35,7 +35,6 @@ EXAMPLE_COLUMNS = ("group_id", "tenant_id", "label", "kind", "campaign_id", "pla
 """Columns of :attr:`Examples.labels`."""
 KINDS = ("attack", "partial", "incidental", "benign", "reordered", "single-step")
 """Values of the ``kind`` column."""
-SPLITS = ("train", "validation", "test")
 ALERT_LABEL = "attack_alert"
 """Per-alert column :func:`label_groups` adds: 1 when the alert belongs to an attack."""
 

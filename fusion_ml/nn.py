@@ -35,13 +35,12 @@ import pandas as pd
 import torch
 from torch import nn
 
+from fusion_ml.dataset import ALERT_LABEL
 from fusion_ml.errors import ConfigError, NotFittedError, SchemaError, param_error
 from fusion_ml.features import PAD, UNK, EncodedGroups, FeatureEncoder
 
 log = logging.getLogger(__name__)
 
-ALERT_LABEL = "attack_alert"
-"""Optional per-alert training label column (see :meth:`SequenceModel.fit`)."""
 CONFIG_FILE = "model.json"
 WEIGHTS_FILE = "weights.pt"
 SCHEMA_VERSION = 1

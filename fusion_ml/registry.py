@@ -116,7 +116,7 @@ def log_training_run(model: SequenceModel, sample: pd.DataFrame, params: Mapping
     import mlflow
     import torch
 
-    from fusion_ml.tracking import ensure_experiment, flatten, tracking_uri
+    from fusion_ml.tracking import ensure_experiment, flatten, param_value, tracking_uri
 
     uri = tracking_uri()
     code = Path(__file__).with_name("pyfunc_model.py")
@@ -127,7 +127,7 @@ def log_training_run(model: SequenceModel, sample: pd.DataFrame, params: Mapping
         with mlflow.start_run(experiment_id=experiment_id,
                               run_name=f"sequence-model-{model.config.seed}") as run:
             mlflow.set_tags({"fusion.kind": "sequence-model", **(tags or {})})
-            mlflow.log_params({k: _param(v) for k, v in flatten(params).items()})
+            mlflow.log_params({k: param_value(v) for k, v in flatten(params).items()})
             mlflow.log_metrics({k: float(v) for k, v in metrics.items() if np.isfinite(v)})
             for epoch in model.history_:
                 mlflow.log_metrics({"train.loss": epoch["loss"],
@@ -143,11 +143,6 @@ def log_training_run(model: SequenceModel, sample: pd.DataFrame, params: Mapping
                 pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "pandas",
                                   "numpy", "pyarrow", "numba", "fusion-ml"])
     return TrainingRun(run.info.run_id, info.model_uri, experiment_id)
-
-
-def _param(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return text[:6000]
 
 
 def _client():

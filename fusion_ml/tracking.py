@@ -114,7 +114,7 @@ def log_catalog(catalog: PatternCatalog, folder: str | Path, params: Mapping[str
         client.log_batch(
             run_id,
             metrics=[Metric(k, float(v), now, 0) for k, v in values.items() if _numeric(v)],
-            params=[Param(k, _param_value(v)) for k, v in flatten(params).items()],
+            params=[Param(k, param_value(v)) for k, v in flatten(params).items()],
             tags=[RunTag("fusion.catalog_folder", str(folder.resolve()))],
         )
         client.log_artifacts(run_id, str(folder), artifact_path=CATALOG_ARTIFACT_PATH)
@@ -148,7 +148,8 @@ def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _param_value(value: Any) -> str:
+def param_value(value: Any) -> str:
+    """An MLflow param value: strings as they are, anything else JSON, cut to MLflow's limit."""
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     return text if len(text) <= _MAX_PARAM_LENGTH else text[:_MAX_PARAM_LENGTH - 3] + "..."
 

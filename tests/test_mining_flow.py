@@ -260,15 +260,15 @@ def test_tracking_uri_defaults_to_local_sqlite(monkeypatch, tmp_path):
 
 
 def test_flatten_params():
-    from fusion_ml.tracking import _param_value, flatten
+    from fusion_ml.tracking import flatten, param_value
 
     flat = flatten({"mining": {"min_tenants": 3, "levels": ("alert_type", "tactic")},
                     "inputs": ["a.parquet"], "tenant": None})
     assert flat == {"mining.min_tenants": 3, "mining.levels": ("alert_type", "tactic"),
                     "inputs": ["a.parquet"], "tenant": None}
-    assert [_param_value(v) for v in flat.values()] == [
+    assert [param_value(v) for v in flat.values()] == [
         "3", '["alert_type", "tactic"]', '["a.parquet"]', "null"]
-    assert len(_param_value("x" * 10_000)) == 6000
+    assert len(param_value("x" * 10_000)) == 6000
 
 
 def _free_port() -> int:
