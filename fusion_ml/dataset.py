@@ -23,6 +23,7 @@ for hard negatives.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -62,6 +63,13 @@ class LabelSpec:
         """A spec for user data labelled only by ``column`` (campaign id or attack flag)."""
         return cls(campaign_column=column, step_column=None, playbook_column=None,
                    scenario_column=None)
+
+    def check(self, columns: Iterable[str]) -> None:
+        """Raise :class:`SchemaError` unless ``columns`` hold the campaign column."""
+        columns = list(columns)
+        if self.campaign_column not in columns:
+            raise SchemaError(f"labels: expected a per-alert column {self.campaign_column!r} "
+                              f"(campaign id or attack flag), found columns {columns}")
 
     def to_dict(self) -> dict[str, object]:
         """Plain values (for logging)."""
@@ -105,9 +113,7 @@ def _sort(alerts: pd.DataFrame) -> pd.DataFrame:
 
 def _campaign_ids(groups: pd.DataFrame, spec: LabelSpec) -> pd.Series:
     """Per alert: its campaign id as a string, or NA when it is not part of an attack."""
-    if spec.campaign_column not in groups.columns:
-        raise SchemaError(f"labels: expected a per-alert column {spec.campaign_column!r} "
-                          f"(campaign id or attack flag), found columns {list(groups.columns)}")
+    spec.check(groups.columns)
     column = groups[spec.campaign_column]
     if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
         values = pd.to_numeric(column, errors="coerce")
@@ -202,7 +208,7 @@ def hard_negatives(examples: Examples, spec: LabelSpec | None = None,
     benign_ids = labels.loc[(labels["label"] == 0) & labels["kind"].isin(["benign"])
                             & (labels["size"] >= 2), ["group_id", "tenant_id"]]
     benign_by_tenant = {t: g.to_numpy() for t, g in benign_ids.groupby("tenant_id")["group_id"]}
-    by_group = {g: idx for g, idx in alerts.groupby("group_id", sort=False).indices.items()}
+    by_group = alerts.groupby("group_id", sort=False).indices
     new_alerts, new_labels = [], []
     for row in positives.itertuples(index=False):
         idx = by_group[row.group_id]

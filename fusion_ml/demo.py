@@ -130,14 +130,11 @@ def score_demo_alerts(alerts: Path, out: Path, echo: Callable[[str], None],
 
 def format_detection(incidents, alerts, tenants: list[str]) -> str:
     """Campaign detection on ``tenants`` (tenants the model was not trained on)."""
-    import pandas as pd
-
+    from fusion_ml.incidents import IncidentBatch
     from fusion_ml.incidents_eval import evaluate_incidents
 
     keep = set(tenants)
-    rows = [(i.incident_id, i.tenant_id, a) for i in incidents if i.tenant_id in keep
-            for a in i.alert_ids]
-    members = pd.DataFrame(rows, columns=["incident_id", "tenant_id", "alert_id"])
+    members = IncidentBatch([i for i in incidents if i.tenant_id in keep]).members()
     metrics = evaluate_incidents(members, alerts[alerts["tenant_id"].isin(keep)])
     return (f"on the {len(keep)} held-out tenants: {metrics.detected}/{metrics.campaigns} "
             f"campaigns surface as one incident with >= half their alerts at >= 90% purity "

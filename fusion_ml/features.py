@@ -140,8 +140,9 @@ def _is_public_ip(value: str) -> bool:
         return False
 
 
-def _parent(technique: str) -> str:
-    return technique.split(".", 1)[0].upper()
+def _parents(techniques: np.ndarray) -> list[str]:
+    """Parent technique ids (``T1059.001`` -> ``T1059``), upper case."""
+    return pd.Series(techniques, dtype=object).str.split(".", n=1).str[0].str.upper().tolist()
 
 
 def sort_groups(alerts: pd.DataFrame) -> pd.DataFrame:
@@ -228,8 +229,8 @@ class FeatureEncoder:
         """Fit vocabularies on ``alerts`` and keep the catalog's pair evidence."""
         self.types_ = Vocabulary(self.min_type_count).fit(alerts["alert_type"].astype(str))
         self.providers_ = Vocabulary(1).fit(alerts["provider"].astype(str))
-        techniques = (_parent(t) for ts in alerts["techniques"] if ts is not None for t in ts)
-        self.techniques_ = Vocabulary(1, self.max_techniques).fit(techniques)
+        self.techniques_ = Vocabulary(1, self.max_techniques).fit(
+            _parents(_flat_lists(alerts["techniques"])[1]))
         self.transitions_ = _transitions(catalog, "alert_type")
         self.tactic_transitions_ = _transitions(catalog, "tactic")
         self.catalog_hash_ = catalog.content_hash if catalog is not None else None
@@ -288,9 +289,7 @@ class FeatureEncoder:
         blocks.append(tactics)
 
         rows, names = _flat_lists(frame["techniques"])
-        parents = pd.Series(names, dtype=object).str.split(".", n=1).str[0].str.upper()
-        codes = self.techniques_.encode(parents.tolist()) if len(parents) else \
-            np.zeros(0, np.int64)
+        codes = self.techniques_.encode(_parents(names)) if len(names) else np.zeros(0, np.int64)
         techniques = np.zeros((n, len(self.techniques_) - 1), np.float32)  # column 0 = unknown
         techniques[rows, codes - 1] = 1.0
         blocks.append(techniques)

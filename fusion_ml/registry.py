@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from fusion_ml.errors import ModelRegistryError, SchemaError
+from fusion_ml.tracking import mlflow_client
 
 if TYPE_CHECKING:  # pragma: no cover
     from fusion_ml.dataset import Examples
@@ -145,14 +146,6 @@ def log_training_run(model: SequenceModel, sample: pd.DataFrame, params: Mapping
     return TrainingRun(run.info.run_id, info.model_uri, experiment_id)
 
 
-def _client():
-    from mlflow import MlflowClient
-
-    from fusion_ml.tracking import tracking_uri
-
-    return MlflowClient(tracking_uri=tracking_uri(), registry_uri=tracking_uri())
-
-
 def register(run: TrainingRun, name: str = MODEL_NAME) -> str:
     """Register the run's model as a new version of ``name``; returns the version."""
     import mlflow
@@ -232,7 +225,7 @@ def champion_gate(version: str, examples: Examples, metric: str = GATE_METRIC,
     challenger alias. The decision and both scores are tagged on the version."""
     from mlflow.exceptions import MlflowException
 
-    client = _client()
+    client = mlflow_client()
     score = _pyfunc_metric(load_pyfunc(model_uri(version, name=name)), examples, metric)
     try:
         current = client.get_model_version_by_alias(name, CHAMPION)
@@ -258,7 +251,7 @@ def promote(version: str, name: str = MODEL_NAME) -> None:
     """Give ``version`` the champion alias by hand (``fusion models promote``)."""
     from mlflow.exceptions import MlflowException
 
-    client = _client()
+    client = mlflow_client()
     try:
         client.get_model_version(name, str(version))
     except MlflowException:
@@ -273,7 +266,7 @@ def list_versions(name: str = MODEL_NAME) -> pd.DataFrame:
     ``gate_score`` and the run's test PR-AUC of the model."""
     from mlflow.exceptions import MlflowException
 
-    client = _client()
+    client = mlflow_client()
     columns = ["version", "aliases", "run_id", "created", "gate", "gate_score",
                "test_pr_auc"]
     try:
@@ -300,7 +293,7 @@ def model_info(uri: str) -> dict[str, Any]:
     (``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``)."""
     from mlflow.exceptions import MlflowException
 
-    client = _client()
+    client = mlflow_client()
     path = uri.removeprefix("models:/")
     try:
         if "@" in path:

@@ -66,7 +66,7 @@ def ensure_experiment(name: str, client: MlflowClient | None = None) -> str:
     from mlflow.entities import LifecycleStage
     from mlflow.exceptions import MlflowException
 
-    client = client or _client()
+    client = client or mlflow_client()
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
         try:
@@ -101,7 +101,7 @@ def log_catalog(catalog: PatternCatalog, folder: str | Path, params: Mapping[str
     folder = Path(folder)
     if not folder.is_dir():
         raise ConfigError(f"{folder}: expected the saved catalog folder, found none")
-    client = _client()
+    client = mlflow_client()
     experiment_id = ensure_experiment(experiment, client)
     content_hash = catalog.content_hash
     run = client.create_run(experiment_id, run_name=f"catalog-{content_hash[:12]}",
@@ -172,7 +172,9 @@ def _sqlite_path(uri: str) -> Path | None:
     return Path(path)
 
 
-def _client() -> MlflowClient:
+def mlflow_client() -> MlflowClient:
+    """A client of :func:`tracking_uri`, whose model registry lives in the same store."""
     from mlflow import MlflowClient
 
-    return MlflowClient(tracking_uri=tracking_uri())
+    uri = tracking_uri()
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)

@@ -96,6 +96,8 @@ def training_flow(alerts: list[str], catalog: str | None = None, label_column: s
     if frame.empty:
         raise FusionError(f"no alerts to train on in {alerts}")
     spec = LabelSpec.for_column(label_column) if label_column else LabelSpec()
+    spec.check(frame.columns)  # before grouping, and outside a task (Prefect pickles a failed
+    #                            task's exception into its result storage)
     settings = load_config(config_path)
     config = settings.training()
     overrides = {k: v for k, v in {"seed": seed, "max_epochs": max_epochs,

@@ -239,6 +239,35 @@ def _root_sizes(items, offsets, keep1, lo, hi):  # pragma: no cover - compiled
     return entries, lengths
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _project_entry(src, lo, hi, keep, kept, marker, last, slot, tenant, bfill, efill, out_buf,
+                   out_ten, out_off):  # pragma: no cover - compiled
+    """Project one entry (items ``src[lo:hi]`` of one group): keep the items flagged in
+    ``keep`` (into ``kept``), and for the first occurrence of each kept item ``x`` append an
+    entry to child projection ``slot[x]``: the group's tenant, and the kept suffix after ``x``
+    (written at ``bfill[slot[x]]``; ``efill`` and ``bfill`` advance). ``last[x] == marker``
+    marks items already projected for this entry."""
+    m = 0
+    for p in range(lo, hi):
+        y = src[p]
+        kept[m] = y
+        m += keep[y]
+    for i in range(m):
+        x = kept[i]
+        if last[x] != marker:
+            last[x] = marker
+            k = slot[x]
+            w = bfill[k]
+            for q in range(i + 1, m):
+                out_buf[w] = kept[q]
+                w += 1
+            bfill[k] = w
+            j = efill[k]
+            out_ten[j] = tenant
+            out_off[j + k + 1] = w
+            efill[k] = j + 1
+
+
 @njit(nogil=True, cache=True)
 def _root_fill(items, offsets, tenants, keep1, lo, hi, efill, bfill, ten, off,
                buf):  # pragma: no cover - compiled
@@ -251,26 +280,10 @@ def _root_fill(items, offsets, tenants, keep1, lo, hi, efill, bfill, ten, off,
     for s in range(lo, hi):
         widest = max(widest, offsets[s + 1] - offsets[s])
     kept = np.empty(widest + 1, buf.dtype)
+    identity = np.arange(n_vocab)
     for s in range(lo, hi):
-        m = 0
-        for p in range(offsets[s], offsets[s + 1]):
-            y = items[p]
-            kept[m] = y
-            m += keep1[y]
-        t = tenants[s]
-        for i in range(m):
-            x = kept[i]
-            if last[x] != s:
-                last[x] = s
-                w = bfill[x]
-                for q in range(i + 1, m):
-                    buf[w] = kept[q]
-                    w += 1
-                bfill[x] = w
-                j = efill[x]
-                ten[j] = t
-                off[j + x + 1] = w
-                efill[x] = j + 1
+        _project_entry(items, offsets[s], offsets[s + 1], keep1, kept, s, last, identity,
+                       tenants[s], bfill, efill, buf, ten, off)
 
 
 def _physical_roots(items, offsets, tenants, keep1, pool, n_parts):
@@ -434,26 +447,8 @@ def _mine_subtree_physical(first, ten, off, buf, n_vocab, min_count, min_tenants
         for i in range(n_keep):
             c_off[eptr[i] + i] = bptr[i]
         for e in range(n):
-            m = 0
-            for p in range(off[e], off[e + 1]):
-                y = buf[p]
-                kept[m] = y
-                m += keep[y]
-            t = ten[e]
-            for i in range(m):
-                x = kept[i]
-                if last[x] != e:
-                    last[x] = e
-                    k = slot[x]
-                    w = bfill[k]
-                    for q in range(i + 1, m):
-                        c_buf[w] = kept[q]
-                        w += 1
-                    bfill[k] = w
-                    j = efill[k]
-                    c_ten[j] = t
-                    c_off[j + k + 1] = w
-                    efill[k] = j + 1
+            _project_entry(buf, off[e], off[e + 1], keep, kept, e, last, slot, ten[e], bfill,
+                           efill, c_buf, c_ten, c_off)
         for i in range(n_keep - 1, -1, -1):
             x = frequent[i]
             slot[x] = -1
