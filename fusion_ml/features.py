@@ -12,7 +12,15 @@ order. Per alert:
   position, the entity types it shares with earlier alerts of the group, its kill-chain stage
   and how far it moves the group's stage, and the catalog's evidence for the transition from
   the previous alert (rule confidence, lift, tenant support, plausibility, kind; also at the
-  tactic level, and the best rule from any earlier alert).
+  tactic level, and the best rule from any earlier alert);
+* how common its entities are (see :func:`entity_prevalence`): the rarest and the commonest
+  entity's count of distinct alerts of the tenant, and the largest and smallest share of an
+  entity's alerts that fall in this group. An attacker's address, file or domain sits on a
+  handful of alerts, nearly all in the attack's group; a busy server sits on hundreds spread
+  over many groups. The counts come from the ``entity_counts`` column that
+  :func:`fusion_ml.grouping.group_alerts` adds (counted over the whole grouped batch); without
+  it they are counted over the frame given to :meth:`FeatureEncoder.transform`, so send a
+  tenant's window of alerts, not one group at a time.
 
 An alert type never seen in training maps to ``UNK`` and is still described by every dense
 feature, so it is scored through its tactics, techniques, provider and entities.
@@ -36,6 +44,7 @@ from numba import njit
 
 from fusion_ml.attack import KILL_CHAIN, TACTIC_INDEX
 from fusion_ml.errors import NotFittedError, SchemaError, param_error
+from fusion_ml.grouping import entity_counts
 from fusion_ml.schema import ENTITY_STRUCT, ENTITY_TYPES, SEVERITIES, arrow_array, timestamps_us
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -47,7 +56,9 @@ REQUIRED_COLUMNS = ("group_id", "alert_id", "timestamp", "alert_type", "provider
 """Columns :meth:`FeatureEncoder.transform` reads."""
 EVIDENCE_COLUMNS = ("confidence", "lift", "tenants", "plausible", "prevalent")
 """Catalog evidence kept per transition."""
-SCHEMA_VERSION = 1
+PREVALENCE_FEATURES = ("rarest", "commonest", "in_group_max", "in_group_min")
+"""Entity prevalence features per alert (see :func:`entity_prevalence`)."""
+SCHEMA_VERSION = 2
 
 
 class Vocabulary:
@@ -248,7 +259,8 @@ class FeatureEncoder:
                 + ["stage", "stage_delta", "stage_back"]
                 + [f"rule:{c}" for c in EVIDENCE_COLUMNS] + ["rule_known"]
                 + [f"tactic_rule:{c}" for c in EVIDENCE_COLUMNS] + ["tactic_rule_known"]
-                + ["rule_best_earlier"])
+                + ["rule_best_earlier"]
+                + [f"entity:{name}" for name in PREVALENCE_FEATURES])
 
     @property
     def n_dense(self) -> int:
@@ -347,6 +359,15 @@ class FeatureEncoder:
         prev_tactic = np.where(first, None, np.roll(first_tactic, 1))
         blocks.append(_evidence(self.tactic_transitions_, prev_tactic, first_tactic))
         blocks.append(best[:, None])
+        counts = frame["entity_counts"] if "entity_counts" in frame.columns \
+            else entity_counts(frame)
+        in_tenant = arrow_array(counts, pa.list_(pa.int64())).flatten().to_numpy(
+            zero_copy_only=False)
+        if len(in_tenant) != len(ent_parent):
+            raise SchemaError(f"features: expected one entity count per entity "
+                              f"({len(ent_parent)}), got {len(in_tenant)} (entity_counts does "
+                              f"not match entities; regroup the alerts)")
+        blocks.append(entity_prevalence(ent_parent, ent_value, in_tenant, group_codes, n))
         dense = np.concatenate(blocks, axis=1).astype(np.float32)
         return EncodedGroups(
             group_ids=np.asarray(group_ids, dtype=object), offsets=offsets,
@@ -401,6 +422,37 @@ class FeatureEncoder:
         encoder.catalog_hash_ = data["catalog_hash"]
         encoder.feature_names_ = encoder._names()
         return encoder
+
+
+def entity_prevalence(ent_parent: np.ndarray, ent_value: np.ndarray, in_tenant: np.ndarray,
+                      group_codes: np.ndarray, n: int) -> np.ndarray:
+    """Per alert (``n`` rows), :data:`PREVALENCE_FEATURES`: ``log1p`` of the smallest and the
+    largest ``in_tenant`` count among its entities (``/ 5``), and the largest and smallest share
+    of an entity's alerts that are in the alert's group. ``ent_parent``, ``ent_value``,
+    ``in_tenant``: row, entity code and tenant-wide alert count of every entity. Alerts without
+    entities get zeros."""
+    out = np.zeros((n, len(PREVALENCE_FEATURES)), np.float32)
+    if len(ent_parent) == 0:
+        return out
+    in_tenant = np.maximum(in_tenant.astype(np.float64), 1.0)
+    n_values = int(ent_value.max()) + 1
+    _, inverse, group_counts = np.unique(group_codes[ent_parent].astype(np.int64) * n_values
+                                         + ent_value, return_inverse=True, return_counts=True)
+    share = np.minimum(group_counts[inverse.ravel()] / in_tenant, 1.0)
+    rarest = np.full(n, np.inf)
+    np.minimum.at(rarest, ent_parent, in_tenant)
+    commonest = np.zeros(n)
+    np.maximum.at(commonest, ent_parent, in_tenant)
+    share_max = np.zeros(n)
+    np.maximum.at(share_max, ent_parent, share)
+    share_min = np.full(n, np.inf)
+    np.minimum.at(share_min, ent_parent, share)
+    has = np.isfinite(rarest)
+    out[has, 0] = np.log1p(rarest[has]) / 5.0
+    out[:, 1] = np.log1p(commonest) / 5.0
+    out[:, 2] = share_max
+    out[has, 3] = share_min[has]
+    return out
 
 
 def _transition_frame(columns: dict[str, list] | None = None) -> pd.DataFrame:

@@ -8,6 +8,8 @@ window are linked; connected components, split by span and size, become candidat
   into consecutive groups (nothing is truncated).
 * Group ids are stable: a hash of the tenant and the sorted member alert ids.
 * Low-fidelity signals join groups like alerts do and are marked (``is_signal``).
+* Each alert gets ``entity_counts``: for each of its entities, how many distinct alerts of the
+  tenant in the grouped batch carry it (how common the entity is; a feature of the model).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from scipy.sparse.csgraph import connected_components
 from fusion_ml.errors import param_error
 from fusion_ml.schema import ENTITY_STRUCT, ENTITY_TYPES, arrow_array, timestamps_us
 
-GROUP_COLUMNS = ("group_id", "group_size", "is_signal")
+GROUP_COLUMNS = ("group_id", "group_size", "is_signal", "entity_counts")
 """Columns :func:`group_alerts` adds to the alerts."""
 
 
@@ -88,6 +90,44 @@ def _split(component, times_us, max_span_us, max_size):  # pragma: no cover - co
     return chunk
 
 
+def entity_counts(alerts: pd.DataFrame) -> pd.Series:
+    """Per alert, aligned with its ``entities``: the number of distinct alerts (by
+    ``tenant_id`` and ``alert_id``; all one tenant without ``tenant_id``) of the same tenant in
+    ``alerts`` that carry the same entity type and value. A list column (Arrow ``list<int64>``)
+    with ``alerts``' index."""
+    entities = arrow_array(alerts["entities"], pa.list_(ENTITY_STRUCT))
+    parents = entities.value_parent_indices().to_numpy().astype(np.int64)
+    flat = entities.flatten()
+    tenants = (_codes(pa.array(alerts["tenant_id"].astype(str).to_numpy()))
+               if "tenant_id" in alerts.columns else np.zeros(len(alerts), np.int64))
+    alert_code = _combine(tenants, _codes(pa.array(alerts["alert_id"].astype(str).to_numpy())))
+    key = _combine(_combine(tenants[parents], _codes(flat.field("type"))),
+                   _codes(flat.field("value")))
+    counts = np.zeros(0, np.int64)
+    if len(key):
+        pairs = np.sort(key * (int(alert_code.max()) + 1) + alert_code[parents])
+        distinct = pairs[np.r_[True, pairs[1:] != pairs[:-1]]]
+        counts = np.bincount(distinct // (int(alert_code.max()) + 1), minlength=int(key.max()) + 1)
+    offsets = pa.array(entities.offsets.to_numpy() - entities.offsets[0].as_py(), pa.int32())
+    values = pa.ListArray.from_arrays(offsets, pa.array(counts[key], pa.int64()),
+                                      mask=entities.is_null())
+    return pd.Series(pd.arrays.ArrowExtensionArray(values), index=alerts.index,
+                     name="entity_counts")
+
+
+def _codes(values: pa.Array) -> np.ndarray:
+    """Dense int64 codes of an Arrow array (nulls get their own code)."""
+    codes = values.dictionary_encode().indices.to_numpy(zero_copy_only=False)
+    return np.nan_to_num(codes, nan=-1).astype(np.int64) + 1
+
+
+def _combine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Dense codes of the pairs ``(a[i], b[i])``."""
+    if not len(a):
+        return np.zeros(0, np.int64)
+    return pd.factorize(a * (int(b.max()) + 1) + b)[0].astype(np.int64)
+
+
 def _links(frame: pd.DataFrame, config: GroupingConfig) -> tuple[np.ndarray, np.ndarray]:
     """Edges (i, j) between alerts (positions in ``frame``) that share a linking entity within
     the window: consecutive alerts in time per (tenant, entity)."""
@@ -130,7 +170,8 @@ def group_alerts(alerts: pd.DataFrame, config: GroupingConfig | None = None) -> 
     n = len(frame)
     if n == 0:
         for column, dtype in (("group_id", "string"), ("group_size", "int64"),
-                              ("is_signal", "bool")):
+                              ("is_signal", "bool"),
+                              ("entity_counts", pd.ArrowDtype(pa.list_(pa.int64())))):
             frame[column] = pd.Series(dtype=dtype)
         return frame
     src, dst = _links(frame, config)
@@ -151,6 +192,7 @@ def group_alerts(alerts: pd.DataFrame, config: GroupingConfig | None = None) -> 
     frame["group_size"] = frame["_chunk"].map(ids["size"]).astype("int64")
     frame["_start"] = frame["_chunk"].map(ids["start"])
     frame["is_signal"] = (frame["fidelity"] == "signal").fillna(False).astype(bool)
+    frame["entity_counts"] = entity_counts(frame)
     frame = frame.sort_values(["tenant_id", "_start", "group_id", "timestamp", "alert_id"],
                               kind="stable").drop(columns=["_chunk", "_start"])
     return frame.reset_index(drop=True)

@@ -41,6 +41,9 @@ CHAMPION, CHALLENGER = "champion", "challenger"
 INPUT_COLUMNS = ("group_id", "tenant_id", "alert_id", "timestamp", "alert_type", "provider",
                  "severity", "fidelity", "techniques", "tactics", "entities")
 """Columns of the registered model's input (one row per alert)."""
+OPTIONAL_COLUMNS = ("entity_counts",)
+"""Optional input columns: ``entity_counts`` from :func:`fusion_ml.grouping.group_alerts`
+(without it, entity counts are taken over the input itself)."""
 GATE_METRIC = "pr_auc"
 _LIST_COLUMNS = ("techniques", "tactics", "entities")
 _MLFLOW_LOCK = threading.Lock()  # the fluent API keeps a process-wide tracking URI
@@ -56,14 +59,14 @@ def prepare_input(frame: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise SchemaError(f"model input: expected columns {list(INPUT_COLUMNS)}, missing "
                           f"{missing}")
-    out = frame[list(INPUT_COLUMNS)].copy()
+    out = frame[list(INPUT_COLUMNS) + [c for c in OPTIONAL_COLUMNS if c in frame.columns]].copy()
     try:
         out["timestamp"] = pd.to_datetime(out["timestamp"], utc=True, format="ISO8601") \
             if out["timestamp"].dtype == object else pd.to_datetime(out["timestamp"], utc=True)
     except (ValueError, TypeError) as exc:
         raise SchemaError(f"model input: field 'timestamp' must hold datetimes or ISO 8601 "
                           f"text ({exc})") from None
-    for column in _LIST_COLUMNS:
+    for column in _LIST_COLUMNS + tuple(c for c in OPTIONAL_COLUMNS if c in out.columns):
         out[column] = [list(v) if v is not None and not _is_na(v) else [] for v in out[column]]
     for column in ("group_id", "tenant_id", "alert_id", "alert_type", "provider", "severity",
                    "fidelity"):
@@ -95,10 +98,14 @@ def score_frame(model: SequenceModel, alerts: pd.DataFrame) -> pd.DataFrame:
 
 def model_signature(sample: pd.DataFrame):
     """The pyfunc signature, inferred from a sample of grouped alerts."""
-    from mlflow.models import infer_signature
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types.schema import ColSpec, Schema
 
     output = pd.DataFrame({"group_id": ["g"], "score": [0.5], "is_attack": [False]})
-    return infer_signature(to_model_input(sample.head(50)), output)
+    inferred = infer_signature(to_model_input(sample.head(50)), output)
+    inputs = [ColSpec(spec.type, spec.name, required=spec.name not in OPTIONAL_COLUMNS)
+              for spec in inferred.inputs.inputs]
+    return ModelSignature(Schema(inputs), inferred.outputs)
 
 
 @dataclass

@@ -7,9 +7,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fusion_ml.errors import NotFittedError, SchemaError
-from fusion_ml.features import PAD, UNK, FeatureEncoder, Vocabulary
+from fusion_ml.features import PAD, PREVALENCE_FEATURES, UNK, FeatureEncoder, Vocabulary
 from fusion_ml.mining.catalog import PatternCatalog
 
 T0 = pd.Timestamp("2026-01-05T00:00:00Z")
@@ -97,6 +99,84 @@ def test_exact_features(alerts, catalog):
         [0, 0.8, 0.4, 0.8, 0])
     assert column(encoder, encoded, "tactic_rule:confidence").tolist() == pytest.approx(
         [0, 0, 0.3, 0, 0])
+
+
+def prevalence(encoder, encoded):
+    return np.stack([column(encoder, encoded, f"entity:{name}") for name in PREVALENCE_FEATURES],
+                    axis=1)
+
+
+def test_entity_prevalence_exact(alerts, catalog):
+    encoder = FeatureEncoder(min_type_count=1).fit(alerts, catalog)
+    got = prevalence(encoder, encoder.transform(alerts))
+    # alerts per entity in the tenant: bob 2, 8.8.8.8 1, ws1 3, 10.0.0.1 1, ws9 1
+    np.testing.assert_allclose(got[:, 0], np.log1p([1, 2, 1, 1, 3]) / 5, rtol=1e-6)
+    np.testing.assert_allclose(got[:, 1], np.log1p([2, 3, 3, 1, 3]) / 5, rtol=1e-6)
+    # share of an entity's alerts in this group: ws1 has 2 of its 3 in g1, 1 in g2
+    np.testing.assert_allclose(got[:, 2], [1, 1, 1, 1, 1 / 3], rtol=1e-6)
+    np.testing.assert_allclose(got[:, 3], [1, 2 / 3, 2 / 3, 1, 1 / 3], rtol=1e-6)
+
+
+def test_entity_prevalence_counts_alerts_once_and_per_tenant(alerts, catalog):
+    encoder = FeatureEncoder(min_type_count=1).fit(alerts, catalog)
+    base = prevalence(encoder, encoder.transform(alerts))
+    # a copy of g2's alert in another group (as hard negatives make) is the same alert ...
+    copy = alerts.iloc[[4]].assign(group_id="g2~copy")
+    # ... and ws1 on another tenant's alert is another tenant's entity
+    other = alerts.iloc[[4]].assign(tenant_id="t2", alert_id="x", group_id="g3")
+    got = prevalence(encoder, encoder.transform(pd.concat([alerts, copy, other])))
+    np.testing.assert_allclose(got[:5, :2], base[:, :2], rtol=1e-6)
+    no_entities = alerts.assign(entities=[[]] * len(alerts))
+    assert not prevalence(encoder, encoder.transform(no_entities)).any()
+
+
+def test_entity_prevalence_uses_the_batch_counts_of_grouping(alerts, catalog):
+    """``entity_counts`` (from grouping a whole batch) wins over counting the frame given."""
+    encoder = FeatureEncoder(min_type_count=1).fit(alerts, catalog)
+    g2 = alerts.iloc[[4]]
+    alone = prevalence(encoder, encoder.transform(g2))
+    assert alone[0].tolist() == pytest.approx([np.log1p(1) / 5, np.log1p(1) / 5, 1, 1])
+    in_batch = prevalence(encoder, encoder.transform(g2.assign(entity_counts=[[3]])))
+    assert in_batch[0].tolist() == pytest.approx([np.log1p(3) / 5, np.log1p(3) / 5, 1 / 3, 1 / 3])
+    with pytest.raises(SchemaError, match="one entity count per entity"):
+        encoder.transform(g2.assign(entity_counts=[[3, 4]]))
+
+
+def brute_prevalence(frame: pd.DataFrame) -> np.ndarray:
+    """Loops over every alert and entity (the reference for :func:`entity_prevalence`)."""
+    out = []
+    for r in frame.itertuples():
+        tenant_counts, shares = [], []
+        for entity in r.entities:
+            holders = {(o.tenant_id, o.alert_id) for o in frame.itertuples()
+                       if o.tenant_id == r.tenant_id and entity in o.entities}
+            in_group = sum(o.group_id == r.group_id and entity in o.entities
+                           for o in frame.itertuples())
+            tenant_counts.append(len(holders))
+            shares.append(min(in_group / len(holders), 1.0))
+        if not tenant_counts:
+            out.append([0.0, 0.0, 0.0, 0.0])
+            continue
+        out.append([np.log1p(min(tenant_counts)) / 5, np.log1p(max(tenant_counts)) / 5,
+                    max(shares), min(shares)])
+    return np.array(out)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["t1", "t2"]), st.integers(0, 5),
+                          st.sampled_from(["g1", "g2", "g3"]),
+                          st.sets(st.tuples(st.sampled_from(["host", "ip"]),
+                                            st.sampled_from(["a", "b", "c"])), max_size=3)),
+                min_size=1, max_size=12))
+def test_entity_prevalence_matches_brute_force(rows):
+    frame = pd.DataFrame([
+        {**row(group, i, "X", ["execution"], sorted(entities), i), "tenant_id": tenant,
+         "alert_id": f"a{alert}", "group_id": f"{tenant}-{group}"}
+        for i, (tenant, alert, group, entities) in enumerate(rows)])
+    encoder = FeatureEncoder(min_type_count=1).fit(frame)
+    encoded = encoder.transform(frame)
+    expected = brute_prevalence(frame.iloc[encoded.rows].reset_index(drop=True))
+    np.testing.assert_allclose(prevalence(encoder, encoded), expected, rtol=1e-5, atol=1e-7)
 
 
 def test_unknown_type_keeps_its_other_features(alerts, catalog):

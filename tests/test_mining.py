@@ -155,6 +155,10 @@ def test_grouping_links_shared_entities_within_the_window():
     assert len({by_alert["a1"], by_alert["a4"], by_alert["b1"]}) == 3
     assert groups.set_index("alert_id").loc["a3", "is_signal"]
     assert groups.set_index("alert_id").loc["a1", "group_size"] == 3
+    # per entity: distinct alerts of the same tenant carrying it (10.0.0.1: a1, a2 in t1)
+    counts = {a: list(c) for a, c in zip(groups["alert_id"], groups["entity_counts"],
+                                         strict=True)}
+    assert counts == {"a1": [2], "a2": [2, 3], "a3": [3], "a4": [3], "b1": [1]}
     # ids are stable: same alerts, same ids, whatever the input order
     again = group_alerts(frame.iloc[::-1], GroupingConfig(window=3600, common_min_alerts=100))
     assert dict(zip(again["alert_id"], again["group_id"], strict=True)) == by_alert
