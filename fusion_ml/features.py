@@ -17,7 +17,9 @@ order. Per alert:
   entity's count of distinct alerts of the tenant, and the largest and smallest share of an
   entity's alerts that fall in this group. An attacker's address, file or domain sits on a
   handful of alerts, nearly all in the attack's group; a busy server sits on hundreds spread
-  over many groups. The counts come from the ``entity_counts`` column that
+  over many groups. Also how it is linked inside its group: the share of the other alerts
+  that share an entity with it and the most entities it shares with one of them (an attack's
+  steps share the attacker's account and address; a bystander shares one busy host). The counts come from the ``entity_counts`` column that
   :func:`fusion_ml.grouping.group_alerts` adds (counted over the whole grouped batch); without
   it they are counted over the frame given to :meth:`FeatureEncoder.transform`, so send a
   tenant's window of alerts, not one group at a time.
@@ -56,7 +58,8 @@ REQUIRED_COLUMNS = ("group_id", "alert_id", "timestamp", "alert_type", "provider
 """Columns :meth:`FeatureEncoder.transform` reads."""
 EVIDENCE_COLUMNS = ("confidence", "lift", "tenants", "plausible", "prevalent")
 """Catalog evidence kept per transition."""
-PREVALENCE_FEATURES = ("rarest", "commonest", "in_group_max", "in_group_min")
+PREVALENCE_FEATURES = ("rarest", "commonest", "in_group_max", "in_group_min", "linked_share",
+                       "link_strength")
 """Entity prevalence features per alert (see :func:`entity_prevalence`)."""
 SCHEMA_VERSION = 2
 
@@ -225,6 +228,37 @@ def _sequence_features(starts, ends, stage, tactic_bits, ent_parent_start, ent_t
     return shared, delta, best, distinct
 
 
+@njit(cache=True)
+def _links_in_group(starts, ends, ent_offsets, ent_value):  # pragma: no cover - compiled
+    """Per alert: the share of the group's other alerts that share an entity with it, and the
+    most entities it shares with any one of them."""
+    n = len(ent_offsets) - 1
+    share = np.zeros(n, np.float32)
+    strength = np.zeros(n, np.float32)
+    for g in range(len(starts)):
+        size = ends[g] - starts[g]
+        if size < 2:
+            continue
+        for i in range(starts[g], ends[g]):
+            linked = 0
+            best = 0
+            for j in range(starts[g], ends[g]):
+                if j == i:
+                    continue
+                common = 0
+                for a in range(ent_offsets[i], ent_offsets[i + 1]):
+                    for b in range(ent_offsets[j], ent_offsets[j + 1]):
+                        if ent_value[a] == ent_value[b]:
+                            common += 1
+                if common:
+                    linked += 1
+                if common > best:
+                    best = common
+            share[i] = linked / (size - 1)
+            strength[i] = best
+    return share, strength
+
+
 class FeatureEncoder:
     """Fitted vocabularies and catalog evidence (see the module docstring).
 
@@ -367,7 +401,11 @@ class FeatureEncoder:
             raise SchemaError(f"features: expected one entity count per entity "
                               f"({len(ent_parent)}), got {len(in_tenant)} (entity_counts does "
                               f"not match entities; regroup the alerts)")
-        blocks.append(entity_prevalence(ent_parent, ent_value, in_tenant, group_codes, n))
+        prevalence = entity_prevalence(ent_parent, ent_value, in_tenant, group_codes, n)
+        linked, strength = _links_in_group(starts, ends, ent_offsets, ent_value)
+        prevalence[:, 4] = linked
+        prevalence[:, 5] = np.minimum(strength, 3.0) / 3.0
+        blocks.append(prevalence)
         dense = np.concatenate(blocks, axis=1).astype(np.float32)
         return EncodedGroups(
             group_ids=np.asarray(group_ids, dtype=object), offsets=offsets,
@@ -426,9 +464,10 @@ class FeatureEncoder:
 
 def entity_prevalence(ent_parent: np.ndarray, ent_value: np.ndarray, in_tenant: np.ndarray,
                       group_codes: np.ndarray, n: int) -> np.ndarray:
-    """Per alert (``n`` rows), :data:`PREVALENCE_FEATURES`: ``log1p`` of the smallest and the
-    largest ``in_tenant`` count among its entities (``/ 5``), and the largest and smallest share
-    of an entity's alerts that are in the alert's group. ``ent_parent``, ``ent_value``,
+    """Per alert (``n`` rows), the first four :data:`PREVALENCE_FEATURES`: ``log1p`` of the
+    smallest and the largest ``in_tenant`` count among its entities (``/ 5``), and the largest
+    and smallest share of an entity's alerts that are in the alert's group (the last two
+    columns, how the alert is linked inside its group, are left zero for the caller). ``ent_parent``, ``ent_value``,
     ``in_tenant``: row, entity code and tenant-wide alert count of every entity. Alerts without
     entities get zeros."""
     out = np.zeros((n, len(PREVALENCE_FEATURES)), np.float32)

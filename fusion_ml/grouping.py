@@ -1,6 +1,9 @@
 """Candidate grouping: within each tenant, alerts that share a normalized entity within a time
 window are linked; connected components, split by span and size, become candidate groups.
 
+* An entity on at most ``rare_max_alerts`` alerts of the tenant (an attacker's address, a
+  dropped file, a host that rarely alerts) links over the longer ``rare_window``: sharing it is
+  telling even hours apart, so a campaign whose steps are spread over a day stays together.
 * Entities on more than ``common_share`` of a tenant's alerts (and on at least
   ``common_min_alerts`` of them) do not link: a DNS server or a gateway would otherwise pull
   everything into one giant component.
@@ -41,6 +44,11 @@ class GroupingConfig:
     """Longest time from a group's first to its last alert."""
     max_size: int = 50
     """Most alerts in one group."""
+    rare_window: float = 86_400.0
+    """Two alerts sharing a rare entity (see ``rare_max_alerts``) link if at most this far
+    apart (at least ``window``)."""
+    rare_max_alerts: int = 10
+    """An entity on at most this many alerts of the tenant in the batch is rare (0: none)."""
     common_share: float = 0.02
     """Entities on more than this share of a tenant's alerts do not link ..."""
     common_min_alerts: int = 20
@@ -51,14 +59,15 @@ class GroupingConfig:
     def validate(self) -> GroupingConfig:
         """Check every parameter; returns ``self``."""
         owner = type(self).__name__
-        for name in ("window", "max_span"):
+        for name in ("window", "max_span", "rare_window"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                 raise param_error(owner, name, "a number of seconds > 0", value)
-        for name in ("max_size", "common_min_alerts"):
+        for name in ("max_size", "common_min_alerts", "rare_max_alerts"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise param_error(owner, name, "an int >= 1", value)
+            lowest = 0 if name == "rare_max_alerts" else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
+                raise param_error(owner, name, f"an int >= {lowest}", value)
         if not 0 < self.common_share <= 1:
             raise param_error(owner, "common_share", "a share in (0, 1]", self.common_share)
         unknown = sorted(set(self.link_types) - set(ENTITY_TYPES))
@@ -130,7 +139,8 @@ def _combine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _links(frame: pd.DataFrame, config: GroupingConfig) -> tuple[np.ndarray, np.ndarray]:
     """Edges (i, j) between alerts (positions in ``frame``) that share a linking entity within
-    the window: consecutive alerts in time per (tenant, entity)."""
+    the window (the rare window for rare entities): consecutive alerts in time per (tenant,
+    entity)."""
     entities = arrow_array(frame["entities"], pa.list_(ENTITY_STRUCT))
     parents = entities.value_parent_indices().to_numpy()
     flat = entities.flatten()
@@ -153,11 +163,13 @@ def _links(frame: pd.DataFrame, config: GroupingConfig) -> tuple[np.ndarray, np.
         per_key >= config.common_min_alerts)
     usable = ~common[key]
     alerts = table["alert"].to_numpy()[usable]
+    window = np.where(per_key <= config.rare_max_alerts,
+                      max(config.rare_window, config.window), config.window)[key[usable]]
     key = key[usable]
     times = timestamps_us(frame["timestamp"])[alerts]
     order = np.lexsort((times, key))
-    alerts, key, times = alerts[order], key[order], times[order]
-    same = (key[1:] == key[:-1]) & (times[1:] - times[:-1] <= config.window * 1e6)
+    alerts, key, times, window = alerts[order], key[order], times[order], window[order]
+    same = (key[1:] == key[:-1]) & (times[1:] - times[:-1] <= window[1:] * 1e6)
     return alerts[:-1][same], alerts[1:][same]
 
 

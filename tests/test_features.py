@@ -115,6 +115,9 @@ def test_entity_prevalence_exact(alerts, catalog):
     # share of an entity's alerts in this group: ws1 has 2 of its 3 in g1, 1 in g2
     np.testing.assert_allclose(got[:, 2], [1, 1, 1, 1, 1 / 3], rtol=1e-6)
     np.testing.assert_allclose(got[:, 3], [1, 2 / 3, 2 / 3, 1, 1 / 3], rtol=1e-6)
+    # links inside the group: g1-1 shares bob with g1-0 and ws1 with g1-2; g1-3 shares nothing
+    np.testing.assert_allclose(got[:, 4], [1 / 3, 2 / 3, 1 / 3, 0, 0], rtol=1e-6)
+    np.testing.assert_allclose(got[:, 5], [1 / 3, 1 / 3, 1 / 3, 0, 0], rtol=1e-6)
 
 
 def test_entity_prevalence_counts_alerts_once_and_per_tenant(alerts, catalog):
@@ -135,9 +138,10 @@ def test_entity_prevalence_uses_the_batch_counts_of_grouping(alerts, catalog):
     encoder = FeatureEncoder(min_type_count=1).fit(alerts, catalog)
     g2 = alerts.iloc[[4]]
     alone = prevalence(encoder, encoder.transform(g2))
-    assert alone[0].tolist() == pytest.approx([np.log1p(1) / 5, np.log1p(1) / 5, 1, 1])
+    assert alone[0].tolist() == pytest.approx([np.log1p(1) / 5, np.log1p(1) / 5, 1, 1, 0, 0])
     in_batch = prevalence(encoder, encoder.transform(g2.assign(entity_counts=[[3]])))
-    assert in_batch[0].tolist() == pytest.approx([np.log1p(3) / 5, np.log1p(3) / 5, 1 / 3, 1 / 3])
+    assert in_batch[0].tolist() == pytest.approx([np.log1p(3) / 5, np.log1p(3) / 5, 1 / 3, 1 / 3,
+                                                  0, 0])
     with pytest.raises(SchemaError, match="one entity count per entity"):
         encoder.transform(g2.assign(entity_counts=[[3, 4]]))
 
@@ -146,6 +150,10 @@ def brute_prevalence(frame: pd.DataFrame) -> np.ndarray:
     """Loops over every alert and entity (the reference for :func:`entity_prevalence`)."""
     out = []
     for r in frame.itertuples():
+        others = [o for o in frame.itertuples() if o.group_id == r.group_id and o.Index != r.Index]
+        common = [sum(e in o.entities for e in r.entities) for o in others]
+        links = [sum(c > 0 for c in common) / len(others) if others else 0.0,
+                 min(max(common, default=0), 3) / 3]
         tenant_counts, shares = [], []
         for entity in r.entities:
             holders = {(o.tenant_id, o.alert_id) for o in frame.itertuples()
@@ -155,10 +163,10 @@ def brute_prevalence(frame: pd.DataFrame) -> np.ndarray:
             tenant_counts.append(len(holders))
             shares.append(min(in_group / len(holders), 1.0))
         if not tenant_counts:
-            out.append([0.0, 0.0, 0.0, 0.0])
+            out.append([0.0, 0.0, 0.0, 0.0, *links])
             continue
         out.append([np.log1p(min(tenant_counts)) / 5, np.log1p(max(tenant_counts)) / 5,
-                    max(shares), min(shares)])
+                    max(shares), min(shares), *links])
     return np.array(out)
 
 

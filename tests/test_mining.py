@@ -164,6 +164,22 @@ def test_grouping_links_shared_entities_within_the_window():
     assert dict(zip(again["alert_id"], again["group_id"], strict=True)) == by_alert
 
 
+def test_rare_entities_link_over_the_rare_window():
+    rows = [("t1", "a1", 0, "Phish", [("ip", "203.0.113.9"), ("host", "h1")], "alert"),
+            ("t1", "a2", 600, "C2", [("ip", "203.0.113.9"), ("host", "h2")], "alert")]
+    # h2 is busy: eleven more alerts, 10 h after the others
+    rows += [("t1", f"b{i}", 1200 + i, "Noise", [("host", "h2")], "alert") for i in range(11)]
+    config = GroupingConfig(window=3600, rare_window=86_400, rare_max_alerts=2,
+                            common_min_alerts=100)
+    by_alert = group_alerts(alerts(rows), config).set_index("alert_id")["group_id"]
+    assert by_alert["a1"] == by_alert["a2"]          # 10 h apart, on an ip seen twice
+    assert by_alert["b0"] != by_alert["a2"]          # h2 is not rare: 1 h window only
+    assert by_alert["b0"] == by_alert["b10"]
+    off = group_alerts(alerts(rows), GroupingConfig(window=3600, rare_max_alerts=0,
+                                                    common_min_alerts=100))
+    assert off.set_index("alert_id")["group_id"].nunique() == 3
+
+
 def test_common_entities_do_not_link_and_big_groups_are_split():
     rows = [("t1", f"a{i}", i, f"T{i % 3}", [("ip", "10.0.0.53"), ("host", f"h{i}")], "alert")
             for i in range(30)]
