@@ -18,8 +18,9 @@ order. Per alert:
   entity's alerts that fall in this group. An attacker's address, file or domain sits on a
   handful of alerts, nearly all in the attack's group; a busy server sits on hundreds spread
   over many groups. Also how it is linked inside its group: the share of the other alerts
-  that share an entity with it and the most entities it shares with one of them (an attack's
-  steps share the attacker's account and address; a bystander shares one busy host). The counts come from the ``entity_counts`` column that
+  that share an entity with it, the most entities it shares with one of them and the time to
+  the nearest of them (an attack's steps share the attacker's account and address, minutes
+  apart; a bystander shares one busy host, hours away). The counts come from the ``entity_counts`` column that
   :func:`fusion_ml.grouping.group_alerts` adds (counted over the whole grouped batch); without
   it they are counted over the frame given to :meth:`FeatureEncoder.transform`, so send a
   tenant's window of alerts, not one group at a time.
@@ -59,7 +60,7 @@ REQUIRED_COLUMNS = ("group_id", "alert_id", "timestamp", "alert_type", "provider
 EVIDENCE_COLUMNS = ("confidence", "lift", "tenants", "plausible", "prevalent")
 """Catalog evidence kept per transition."""
 PREVALENCE_FEATURES = ("rarest", "commonest", "in_group_max", "in_group_min", "linked_share",
-                       "link_strength")
+                       "link_strength", "link_gap")
 """Entity prevalence features per alert (see :func:`entity_prevalence`)."""
 SCHEMA_VERSION = 2
 
@@ -229,12 +230,14 @@ def _sequence_features(starts, ends, stage, tactic_bits, ent_parent_start, ent_t
 
 
 @njit(cache=True)
-def _links_in_group(starts, ends, ent_offsets, ent_value):  # pragma: no cover - compiled
-    """Per alert: the share of the group's other alerts that share an entity with it, and the
-    most entities it shares with any one of them."""
+def _links_in_group(starts, ends, ent_offsets, ent_value, times):  # pragma: no cover
+    """Per alert: the share of the group's other alerts that share an entity with it, the
+    most entities it shares with any one of them, and the seconds to the nearest of them
+    (-1 if none)."""
     n = len(ent_offsets) - 1
     share = np.zeros(n, np.float32)
     strength = np.zeros(n, np.float32)
+    gap = np.full(n, -1.0)
     for g in range(len(starts)):
         size = ends[g] - starts[g]
         if size < 2:
@@ -252,11 +255,14 @@ def _links_in_group(starts, ends, ent_offsets, ent_value):  # pragma: no cover -
                             common += 1
                 if common:
                     linked += 1
+                    apart = abs(times[j] - times[i])
+                    if gap[i] < 0 or apart < gap[i]:
+                        gap[i] = apart
                 if common > best:
                     best = common
             share[i] = linked / (size - 1)
             strength[i] = best
-    return share, strength
+    return share, strength, gap
 
 
 class FeatureEncoder:
@@ -402,9 +408,10 @@ class FeatureEncoder:
                               f"({len(ent_parent)}), got {len(in_tenant)} (entity_counts does "
                               f"not match entities; regroup the alerts)")
         prevalence = entity_prevalence(ent_parent, ent_value, in_tenant, group_codes, n)
-        linked, strength = _links_in_group(starts, ends, ent_offsets, ent_value)
+        linked, strength, gap = _links_in_group(starts, ends, ent_offsets, ent_value, times / 1e6)
         prevalence[:, 4] = linked
         prevalence[:, 5] = np.minimum(strength, 3.0) / 3.0
+        prevalence[:, 6] = np.where(gap >= 0, np.log1p(np.maximum(gap, 0.0)) / 12.0, 1.0)
         blocks.append(prevalence)
         dense = np.concatenate(blocks, axis=1).astype(np.float32)
         return EncodedGroups(

@@ -118,6 +118,8 @@ def test_entity_prevalence_exact(alerts, catalog):
     # links inside the group: g1-1 shares bob with g1-0 and ws1 with g1-2; g1-3 shares nothing
     np.testing.assert_allclose(got[:, 4], [1 / 3, 2 / 3, 1 / 3, 0, 0], rtol=1e-6)
     np.testing.assert_allclose(got[:, 5], [1 / 3, 1 / 3, 1 / 3, 0, 0], rtol=1e-6)
+    # seconds to the nearest linked alert (none: 1.0)
+    np.testing.assert_allclose(got[:, 6], [*(np.log1p([100, 100, 1000]) / 12), 1, 1], rtol=1e-6)
 
 
 def test_entity_prevalence_counts_alerts_once_and_per_tenant(alerts, catalog):
@@ -130,7 +132,7 @@ def test_entity_prevalence_counts_alerts_once_and_per_tenant(alerts, catalog):
     got = prevalence(encoder, encoder.transform(pd.concat([alerts, copy, other])))
     np.testing.assert_allclose(got[:5, :2], base[:, :2], rtol=1e-6)
     no_entities = alerts.assign(entities=[[]] * len(alerts))
-    assert not prevalence(encoder, encoder.transform(no_entities)).any()
+    assert prevalence(encoder, encoder.transform(no_entities)).tolist() == [[0] * 6 + [1]] * 5
 
 
 def test_entity_prevalence_uses_the_batch_counts_of_grouping(alerts, catalog):
@@ -138,10 +140,10 @@ def test_entity_prevalence_uses_the_batch_counts_of_grouping(alerts, catalog):
     encoder = FeatureEncoder(min_type_count=1).fit(alerts, catalog)
     g2 = alerts.iloc[[4]]
     alone = prevalence(encoder, encoder.transform(g2))
-    assert alone[0].tolist() == pytest.approx([np.log1p(1) / 5, np.log1p(1) / 5, 1, 1, 0, 0])
+    assert alone[0].tolist() == pytest.approx([np.log1p(1) / 5, np.log1p(1) / 5, 1, 1, 0, 0, 1])
     in_batch = prevalence(encoder, encoder.transform(g2.assign(entity_counts=[[3]])))
     assert in_batch[0].tolist() == pytest.approx([np.log1p(3) / 5, np.log1p(3) / 5, 1 / 3, 1 / 3,
-                                                  0, 0])
+                                                  0, 0, 1])
     with pytest.raises(SchemaError, match="one entity count per entity"):
         encoder.transform(g2.assign(entity_counts=[[3, 4]]))
 
@@ -152,8 +154,11 @@ def brute_prevalence(frame: pd.DataFrame) -> np.ndarray:
     for r in frame.itertuples():
         others = [o for o in frame.itertuples() if o.group_id == r.group_id and o.Index != r.Index]
         common = [sum(e in o.entities for e in r.entities) for o in others]
+        gaps = [abs((o.timestamp - r.timestamp).total_seconds())
+                for o, c in zip(others, common, strict=True) if c]
         links = [sum(c > 0 for c in common) / len(others) if others else 0.0,
-                 min(max(common, default=0), 3) / 3]
+                 min(max(common, default=0), 3) / 3,
+                 np.log1p(min(gaps)) / 12 if gaps else 1.0]
         tenant_counts, shares = [], []
         for entity in r.entities:
             holders = {(o.tenant_id, o.alert_id) for o in frame.itertuples()
