@@ -5,8 +5,9 @@ window are linked; connected components, split by span and size, become candidat
   dropped file, a host that rarely alerts) links over the longer ``rare_window``: sharing it is
   telling even hours apart, so a campaign whose steps are spread over a day stays together.
 * Entities on more than ``common_share`` of a tenant's alerts (and on at least
-  ``common_min_alerts`` of them) do not link: a DNS server or a gateway would otherwise pull
-  everything into one giant component.
+  ``common_min_alerts`` of them) link only alerts at most ``burst_window`` apart (a quick
+  series of steps on one busy host), and not at all when on more than ``burst_max_share`` of
+  them: a DNS server or a gateway would otherwise pull everything into one giant component.
 * A component longer than ``max_span`` or larger than ``max_size`` is split, in time order,
   into consecutive groups (nothing is truncated).
 * Group ids are stable: a hash of the tenant and the sorted member alert ids.
@@ -50,9 +51,13 @@ class GroupingConfig:
     rare_max_alerts: int = 10
     """An entity on at most this many alerts of the tenant in the batch is rare (0: none)."""
     common_share: float = 0.02
-    """Entities on more than this share of a tenant's alerts do not link ..."""
+    """Entities on more than this share of a tenant's alerts are common ..."""
     common_min_alerts: int = 20
     """... provided they are on at least this many alerts."""
+    burst_window: float = 600.0
+    """Common entities still link alerts at most this far apart (0: never) ..."""
+    burst_max_share: float = 0.1
+    """... unless on more than this share of the tenant's alerts."""
     link_types: tuple[str, ...] = ENTITY_TYPES
     """Entity types that link alerts."""
 
@@ -68,8 +73,13 @@ class GroupingConfig:
             lowest = 0 if name == "rare_max_alerts" else 1
             if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
                 raise param_error(owner, name, f"an int >= {lowest}", value)
-        if not 0 < self.common_share <= 1:
-            raise param_error(owner, "common_share", "a share in (0, 1]", self.common_share)
+        for name in ("common_share", "burst_max_share"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+                raise param_error(owner, name, "a share in (0, 1]", value)
+        if isinstance(self.burst_window, bool) or not isinstance(self.burst_window, int | float) \
+                or self.burst_window < 0:
+            raise param_error(owner, "burst_window", "a number of seconds >= 0", self.burst_window)
         unknown = sorted(set(self.link_types) - set(ENTITY_TYPES))
         if unknown:
             raise param_error(owner, "link_types", f"entity types from {ENTITY_TYPES}", unknown)
@@ -159,12 +169,14 @@ def _links(frame: pd.DataFrame, config: GroupingConfig) -> tuple[np.ndarray, np.
     tenant_alerts = np.bincount(tenant_codes)
     key_tenant = np.zeros(len(per_key), np.int64)
     key_tenant[key] = table["tenant"].to_numpy()
-    common = (per_key > config.common_share * tenant_alerts[key_tenant]) & (
-        per_key >= config.common_min_alerts)
-    usable = ~common[key]
+    share = per_key / tenant_alerts[key_tenant]
+    common = (share > config.common_share) & (per_key >= config.common_min_alerts)
+    window = np.select([per_key <= config.rare_max_alerts, ~common, share <= config.burst_max_share],
+                       [max(config.rare_window, config.window), config.window,
+                        config.burst_window], default=0.0)
+    usable = window[key] > 0
     alerts = table["alert"].to_numpy()[usable]
-    window = np.where(per_key <= config.rare_max_alerts,
-                      max(config.rare_window, config.window), config.window)[key[usable]]
+    window = window[key[usable]]
     key = key[usable]
     times = timestamps_us(frame["timestamp"])[alerts]
     order = np.lexsort((times, key))

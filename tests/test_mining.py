@@ -191,6 +191,25 @@ def test_common_entities_do_not_link_and_big_groups_are_split():
     assert sorted(sizes.tolist()) == [6, 8, 8, 8] and sizes.sum() == 30  # split, not truncated
 
 
+def test_common_entities_link_only_bursts():
+    # host "busy" is on 25 of 400 alerts (6%): common, but under burst_max_share (10%)
+    rows = [("t1", f"n{i}", 10_000 + i, "Noise", [("host", f"h{i}")], "alert")
+            for i in range(375)]
+    rows += [("t1", f"b{i}", 100 * i, "Busy", [("host", "busy")], "alert") for i in range(23)]
+    rows += [("t1", "s1", 5000, "Step1", [("host", "busy")], "alert"),
+             ("t1", "s2", 5005, "Step2", [("host", "busy")], "alert")]  # 5 minutes apart
+    config = GroupingConfig(window=6 * 3600, rare_max_alerts=0, burst_window=600)
+    by_alert = group_alerts(alerts(rows), config).set_index("alert_id")["group_id"]
+    assert by_alert["s1"] == by_alert["s2"]
+    assert by_alert["b0"] != by_alert["b1"]              # 100 minutes apart on the busy host
+    never = group_alerts(alerts(rows), GroupingConfig(window=6 * 3600, rare_max_alerts=0,
+                                                      burst_window=0))
+    assert never["group_id"].nunique() == 400
+    too_busy = group_alerts(alerts(rows), GroupingConfig(window=6 * 3600, rare_max_alerts=0,
+                                                         burst_max_share=0.05))
+    assert too_busy["group_id"].nunique() == 400
+
+
 def test_grouping_config_errors():
     with pytest.raises(ConfigError, match="The 'max_size' parameter of GroupingConfig"):
         GroupingConfig(max_size=0).validate()
