@@ -20,10 +20,10 @@ order. Per alert:
   over many groups. Also how it is linked inside its group: the share of the other alerts
   that share an entity with it, the most entities it shares with one of them and the time to
   the nearest of them (an attack's steps share the attacker's account and address, minutes
-  apart; a bystander shares one busy host, hours away). The counts come from the ``entity_counts`` column that
-  :func:`fusion_ml.grouping.group_alerts` adds (counted over the whole grouped batch); without
-  it they are counted over the frame given to :meth:`FeatureEncoder.transform`, so send a
-  tenant's window of alerts, not one group at a time.
+  apart; a bystander shares one busy host, hours away). The counts come from the
+  ``entity_counts`` column that :func:`fusion_ml.grouping.group_alerts` adds (counted over the
+  whole grouped batch); without it they are counted over the frame given to
+  :meth:`FeatureEncoder.transform`, so send a tenant's window of alerts, not one group.
 
 An alert type never seen in training maps to ``UNK`` and is still described by every dense
 feature, so it is scored through its tactics, techniques, provider and entities.
@@ -61,7 +61,8 @@ EVIDENCE_COLUMNS = ("confidence", "lift", "tenants", "plausible", "prevalent")
 """Catalog evidence kept per transition."""
 PREVALENCE_FEATURES = ("rarest", "commonest", "in_group_max", "in_group_min", "linked_share",
                        "link_strength", "link_gap")
-"""Entity prevalence features per alert (see :func:`entity_prevalence`)."""
+"""Entity features per alert: prevalence (:func:`entity_prevalence`) and links inside the
+group (``_links_in_group``)."""
 SCHEMA_VERSION = 2
 
 
@@ -473,8 +474,8 @@ def entity_prevalence(ent_parent: np.ndarray, ent_value: np.ndarray, in_tenant: 
                       group_codes: np.ndarray, n: int) -> np.ndarray:
     """Per alert (``n`` rows), the first four :data:`PREVALENCE_FEATURES`: ``log1p`` of the
     smallest and the largest ``in_tenant`` count among its entities (``/ 5``), and the largest
-    and smallest share of an entity's alerts that are in the alert's group (the last two
-    columns, how the alert is linked inside its group, are left zero for the caller). ``ent_parent``, ``ent_value``,
+    and smallest share of an entity's alerts that are in the alert's group; the other columns
+    (links inside the group) are left zero for the caller. ``ent_parent``, ``ent_value``,
     ``in_tenant``: row, entity code and tenant-wide alert count of every entity. Alerts without
     entities get zeros."""
     out = np.zeros((n, len(PREVALENCE_FEATURES)), np.float32)

@@ -149,8 +149,8 @@ def _combine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _links(frame: pd.DataFrame, config: GroupingConfig) -> tuple[np.ndarray, np.ndarray]:
     """Edges (i, j) between alerts (positions in ``frame``) that share a linking entity within
-    the window (the rare window for rare entities): consecutive alerts in time per (tenant,
-    entity)."""
+    the window (the rare window for rare entities, the burst window for common ones):
+    consecutive alerts in time per (tenant, entity)."""
     entities = arrow_array(frame["entities"], pa.list_(ENTITY_STRUCT))
     parents = entities.value_parent_indices().to_numpy()
     flat = entities.flatten()
