@@ -109,11 +109,22 @@ def _split(component, times_us, max_span_us, max_size):  # pragma: no cover - co
     return chunk
 
 
-def entity_counts(alerts: pd.DataFrame) -> pd.Series:
-    """Per alert, aligned with its ``entities``: the number of distinct alerts (by
-    ``tenant_id`` and ``alert_id``; all one tenant without ``tenant_id``) of the same tenant in
-    ``alerts`` that carry the same entity type and value. A list column (Arrow ``list<int64>``)
-    with ``alerts``' index."""
+@dataclass(frozen=True)
+class _Entities:
+    """Every entity of every alert, flat: the alert's row (``parents``), its ``types``, a dense
+    ``key`` per (tenant, type, value), the tenant code of each row (``tenants``) and, per key,
+    the number of distinct alerts (tenant and ``alert_id``) that carry it (``alerts_per_key``)."""
+
+    parents: np.ndarray
+    types: np.ndarray
+    key: np.ndarray
+    tenants: np.ndarray
+    alerts_per_key: np.ndarray
+    column: pa.ListArray
+
+
+def _entities(alerts: pd.DataFrame) -> _Entities:
+    """The flat entity table of ``alerts`` (see :class:`_Entities`)."""
     entities = arrow_array(alerts["entities"], pa.list_(ENTITY_STRUCT))
     parents = entities.value_parent_indices().to_numpy().astype(np.int64)
     flat = entities.flatten()
@@ -122,16 +133,31 @@ def entity_counts(alerts: pd.DataFrame) -> pd.Series:
     alert_code = _combine(tenants, _codes(pa.array(alerts["alert_id"].astype(str).to_numpy())))
     key = _combine(_combine(tenants[parents], _codes(flat.field("type"))),
                    _codes(flat.field("value")))
-    counts = np.zeros(0, np.int64)
+    per_key = np.zeros(0, np.int64)
     if len(key):
-        pairs = np.sort(key * (int(alert_code.max()) + 1) + alert_code[parents])
+        stride = int(alert_code.max()) + 1
+        pairs = np.sort(key * stride + alert_code[parents])
         distinct = pairs[np.r_[True, pairs[1:] != pairs[:-1]]]
-        counts = np.bincount(distinct // (int(alert_code.max()) + 1), minlength=int(key.max()) + 1)
-    offsets = pa.array(entities.offsets.to_numpy() - entities.offsets[0].as_py(), pa.int32())
-    values = pa.ListArray.from_arrays(offsets, pa.array(counts[key], pa.int64()),
-                                      mask=entities.is_null())
-    return pd.Series(pd.arrays.ArrowExtensionArray(values), index=alerts.index,
-                     name="entity_counts")
+        per_key = np.bincount(distinct // stride, minlength=int(key.max()) + 1)
+    return _Entities(parents, flat.field("type").to_numpy(zero_copy_only=False), key, tenants,
+                     per_key, entities)
+
+
+def entity_counts(alerts: pd.DataFrame) -> pd.Series:
+    """Per alert, aligned with its ``entities``: the number of distinct alerts (by
+    ``tenant_id`` and ``alert_id``; all one tenant without ``tenant_id``) of the same tenant in
+    ``alerts`` that carry the same entity type and value. A list column (Arrow ``list<int64>``)
+    with ``alerts``' index."""
+    return _counts_column(_entities(alerts), alerts.index)
+
+
+def _counts_column(entities: _Entities, index: pd.Index) -> pd.Series:
+    column = entities.column
+    offsets = pa.array(column.offsets.to_numpy() - column.offsets[0].as_py(), pa.int32())
+    values = pa.ListArray.from_arrays(
+        offsets, pa.array(entities.alerts_per_key[entities.key], pa.int64()),
+        mask=column.is_null())
+    return pd.Series(pd.arrays.ArrowExtensionArray(values), index=index, name="entity_counts")
 
 
 def _codes(values: pa.Array) -> np.ndarray:
@@ -147,37 +173,25 @@ def _combine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return pd.factorize(a * (int(b.max()) + 1) + b)[0].astype(np.int64)
 
 
-def _links(frame: pd.DataFrame, config: GroupingConfig) -> tuple[np.ndarray, np.ndarray]:
+def _links(frame: pd.DataFrame, config: GroupingConfig, entities: _Entities
+           ) -> tuple[np.ndarray, np.ndarray]:
     """Edges (i, j) between alerts (positions in ``frame``) that share a linking entity within
     the window (the rare window for rare entities, the burst window for common ones):
     consecutive alerts in time per (tenant, entity)."""
-    entities = arrow_array(frame["entities"], pa.list_(ENTITY_STRUCT))
-    parents = entities.value_parent_indices().to_numpy()
-    flat = entities.flatten()
-    types = flat.field("type").to_numpy(zero_copy_only=False)
-    values = flat.field("value").to_numpy(zero_copy_only=False)
-    keep = np.isin(types, list(config.link_types))
-    parents, types, values = parents[keep], types[keep], values[keep]
-    if len(parents) == 0:
+    keep = np.isin(entities.types, list(config.link_types))
+    if not keep.any():
         return np.empty(0, np.int64), np.empty(0, np.int64)
-    tenant_codes = pd.factorize(frame["tenant_id"])[0]
-    table = pd.DataFrame({"alert": parents, "tenant": tenant_codes[parents], "type": types,
-                          "value": values})
-    table = table.drop_duplicates(["alert", "type", "value"])
-    key = table.groupby(["tenant", "type", "value"], sort=False).ngroup().to_numpy()
-    per_key = np.bincount(key)
-    tenant_alerts = np.bincount(tenant_codes)
+    per_key = entities.alerts_per_key
     key_tenant = np.zeros(len(per_key), np.int64)
-    key_tenant[key] = table["tenant"].to_numpy()
-    share = per_key / tenant_alerts[key_tenant]
+    key_tenant[entities.key] = entities.tenants[entities.parents]
+    share = per_key / np.maximum(np.bincount(entities.tenants)[key_tenant], 1)
     common = (share > config.common_share) & (per_key >= config.common_min_alerts)
     window = np.select([per_key <= config.rare_max_alerts, ~common, share <= config.burst_max_share],
                        [max(config.rare_window, config.window), config.window,
                         config.burst_window], default=0.0)
-    usable = window[key] > 0
-    alerts = table["alert"].to_numpy()[usable]
-    window = window[key[usable]]
-    key = key[usable]
+    usable = keep & (window[entities.key] > 0)
+    alerts, key = entities.parents[usable], entities.key[usable]
+    window = window[key]
     times = timestamps_us(frame["timestamp"])[alerts]
     order = np.lexsort((times, key))
     alerts, key, times, window = alerts[order], key[order], times[order], window[order]
@@ -198,7 +212,8 @@ def group_alerts(alerts: pd.DataFrame, config: GroupingConfig | None = None) -> 
                               ("entity_counts", pd.ArrowDtype(pa.list_(pa.int64())))):
             frame[column] = pd.Series(dtype=dtype)
         return frame
-    src, dst = _links(frame, config)
+    entities = _entities(frame)
+    src, dst = _links(frame, config, entities)
     graph = coo_matrix((np.ones(len(src), np.int8), (src, dst)), shape=(n, n))
     _, component = connected_components(graph, directed=False)
     times = timestamps_us(frame["timestamp"])
@@ -216,7 +231,7 @@ def group_alerts(alerts: pd.DataFrame, config: GroupingConfig | None = None) -> 
     frame["group_size"] = frame["_chunk"].map(ids["size"]).astype("int64")
     frame["_start"] = frame["_chunk"].map(ids["start"])
     frame["is_signal"] = (frame["fidelity"] == "signal").fillna(False).astype(bool)
-    frame["entity_counts"] = entity_counts(frame)
+    frame["entity_counts"] = _counts_column(entities, frame.index)
     frame = frame.sort_values(["tenant_id", "_start", "group_id", "timestamp", "alert_id"],
                               kind="stable").drop(columns=["_chunk", "_start"])
     return frame.reset_index(drop=True)
