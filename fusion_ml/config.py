@@ -18,7 +18,6 @@ fall back to a default).
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,11 +25,11 @@ from typing import Any
 from fusion_ml.dataset import SplitConfig
 from fusion_ml.errors import ConfigError, FusionError
 from fusion_ml.grouping import GroupingConfig
+from fusion_ml.incident_config import read_toml
 from fusion_ml.mining.catalog import MiningConfig
 from fusion_ml.nn import ModelConfig
 from fusion_ml.training import TrainingConfig
 
-DEFAULT_FILE = "fusion.toml"
 SECTIONS = ("grouping", "mining", "split", "model", "training", "incidents")
 
 
@@ -102,13 +101,7 @@ def load_config(path: str | Path | None = None) -> FusionConfig:
     if path is None:
         return FusionConfig()
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: expected a TOML configuration file, found nothing there") \
-            from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    data = read_toml(path)
     unknown = sorted(set(data) - set(SECTIONS))
     if unknown:
         raise ConfigError(f"{path}: unknown section [{unknown[0]}]; expected some of "

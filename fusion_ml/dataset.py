@@ -34,8 +34,6 @@ from fusion_ml.errors import ConfigError, SchemaError, param_error
 
 EXAMPLE_COLUMNS = ("group_id", "tenant_id", "label", "kind", "campaign_id", "playbook", "size")
 """Columns of :attr:`Examples.labels`."""
-KINDS = ("attack", "partial", "incidental", "benign", "reordered", "single-step")
-"""Values of the ``kind`` column."""
 ALERT_LABEL = "attack_alert"
 """Per-alert column :func:`label_groups` adds: 1 when the alert belongs to an attack."""
 

@@ -13,6 +13,7 @@ from fusion_ml.ingest import ingest_files
 from fusion_ml.mining.catalog import MiningConfig, PatternCatalog, check_privacy, mine_catalog
 from fusion_ml.mining.evaluate import evaluate_rules
 from fusion_ml.paths import cptc_dir
+from fusion_ml.registry import model_uri
 from fusion_ml.reporting import format_ingest_result, format_rules, format_simulation
 from fusion_ml.schema import read_alerts
 from fusion_ml.simulate import SimulationConfig, simulate
@@ -98,7 +99,7 @@ def run_demo(out: Path, cptc: Path | None = None, echo: Callable[[str], None] = 
     return outputs
 
 
-CHAMPION_URI = "models:/fusion-sequence-model@champion"
+CHAMPION_URI = model_uri()
 CPTC_INCIDENT_THRESHOLD = 0.02
 """The ``[incidents] threshold`` knob for CPTC-2017 (see :func:`run_demo`)."""
 

@@ -133,17 +133,23 @@ class IncidentConfig:
     def from_toml(cls, path: str | Path) -> IncidentConfig:
         """The ``[incidents]`` table of a TOML file (defaults when the table is absent)."""
         path = Path(path)
-        try:
-            data = tomllib.loads(path.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: expected a TOML configuration file, found nothing "
-                              "there") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        data = read_toml(path)
         try:
             return cls.from_dict(data.get(SECTION, {}))
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from None
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """The tables of a TOML file; a :class:`ConfigError` naming the file when it is missing or
+    not valid TOML."""
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: expected a TOML configuration file, found nothing "
+                          "there") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
 
 
 def _unit(value: object, name: str) -> None:

@@ -46,6 +46,7 @@ import pyarrow as pa
 
 from fusion_ml.attack import KILL_CHAIN, TACTIC_INDEX
 from fusion_ml.errors import ConfigError, SchemaError
+from fusion_ml.grouping import GroupingConfig
 from fusion_ml.incident_config import IncidentConfig
 from fusion_ml.schema import ENTITY_STRUCT, SEVERITIES, arrow_array, timestamps_us
 
@@ -187,11 +188,17 @@ def detect(alerts: pd.DataFrame, scorer: Scorer, config: IncidentConfig | None =
     """Prepare, group, score and build incidents from one batch of canonical alerts."""
     config = (config or IncidentConfig()).validate()
     frame, dropped = prepare_alerts(alerts, config)
-    scored = scorer.score(frame, min_group_size=config.min_group_size)
-    batch = build_incidents(scored, config, catalog=catalog,
-                            transitions=getattr(scorer.model.encoder_, "transitions_", None))
+    batch = _detect_prepared(frame, scorer, config, catalog)
     batch.stats["excluded_provider_alerts"] = dropped
     return batch
+
+
+def _detect_prepared(frame: pd.DataFrame, scorer: Scorer, config: IncidentConfig,
+                     catalog: PatternCatalog | None) -> IncidentBatch:
+    """Group, score and build incidents from alerts :func:`prepare_alerts` already prepared."""
+    scored = scorer.score(frame, min_group_size=config.min_group_size)
+    return build_incidents(scored, config, catalog=catalog,
+                           transitions=getattr(scorer.model.encoder_, "transitions_", None))
 
 
 # ------------------------------------------------------------------------------------------
@@ -220,11 +227,10 @@ def build_incidents(scored: ScoredBatch, config: IncidentConfig | None = None,
     score_of = dict(zip(chosen["group_id"], chosen["score"], strict=True))
     chain = _chains(frame, score_of, config)
     rules = _RuleIndex(catalog, transitions)
-    entity_table = _entity_table(frame)
+    usable = _usable(frame, _entity_table(frame))
     if config.merge_window > 0:
-        chain, score_of = _merge_chains(frame, chain, _usable(frame, entity_table), score_of,
-                                        config)
-    related = _related(frame, chain, entity_table, config)
+        chain, score_of = _merge_chains(frame, chain, usable, score_of, config)
+    related = _related(frame, chain, usable, config)
     alert_ids = frame["alert_id"].to_numpy().astype(str)
     times = timestamps_us(frame["timestamp"])
     cells = _Cells(frame, chain["row"].to_numpy())
@@ -250,12 +256,18 @@ def _chains(frame: pd.DataFrame, score_of: dict[str, float], config: IncidentCon
         "alert_score": frame["alert_score"].to_numpy(dtype=float)[rows],
         "contribution": frame["contribution"].to_numpy(dtype=float)[rows],
         "alert_id": frame["alert_id"].to_numpy()[rows].astype(str)})
-    part = part.sort_values(["group_id", "alert_score", "contribution", "alert_id"],
-                            ascending=[True, False, False, True], kind="stable")
-    rank = part.groupby("group_id", sort=False).cumcount().to_numpy()
+    part, rank = _ranked(part)
     keep = ((part["alert_score"].to_numpy() >= config.alert_threshold) | (rank < 2)) & (
         rank < config.max_size)
     return part[keep]
+
+
+def _ranked(chain: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """``chain`` best first within each group (alert score, contribution, alert id) and each
+    alert's rank in its group."""
+    chain = chain.sort_values(["group_id", "alert_score", "contribution", "alert_id"],
+                              ascending=[True, False, False, True], kind="stable")
+    return chain, chain.groupby("group_id", sort=False).cumcount().to_numpy()
 
 
 def _entity_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -272,10 +284,12 @@ def _entity_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _usable(frame: pd.DataFrame, entities: pd.DataFrame) -> pd.DataFrame:
     """Entities without those on a large share of a tenant's alerts (gateways, DNS servers),
-    which relate nothing (the grouping's defaults: > 2% and >= 20 alerts)."""
+    which relate nothing (the grouping's default common-entity cut)."""
+    common = GroupingConfig()
     per_key = entities.groupby(["tenant", "type", "value"], sort=False)["row"].transform("size")
     per_tenant = entities["tenant"].map(frame["tenant_id"].value_counts())
-    return entities[~((per_key > 0.02 * per_tenant) & (per_key >= 20))]
+    return entities[~((per_key > common.common_share * per_tenant)
+                      & (per_key >= common.common_min_alerts))]
 
 
 def _merge_chains(frame: pd.DataFrame, chain: pd.DataFrame, entities: pd.DataFrame,
@@ -318,18 +332,16 @@ def _merge_chains(frame: pd.DataFrame, chain: pd.DataFrame, entities: pd.DataFra
         target = rename.get(group_id)
         if target is not None:
             scores[target] = max(scores.get(target, 0.0), value)
-    merged = merged.sort_values(["group_id", "alert_score", "contribution", "alert_id"],
-                                ascending=[True, False, False, True], kind="stable")
-    rank = merged.groupby("group_id", sort=False).cumcount().to_numpy()
+    merged, rank = _ranked(merged)
     return merged[rank < config.max_size], scores
 
 
-def _related(frame: pd.DataFrame, chain: pd.DataFrame, entities: pd.DataFrame,
+def _related(frame: pd.DataFrame, chain: pd.DataFrame, usable: pd.DataFrame,
              config: IncidentConfig) -> dict[str, tuple[list[dict], list[dict]]]:
-    """Per incident group: (related alerts, related signals), closest in time first."""
-    if entities.empty:
+    """Per incident group: (related alerts, related signals), closest in time first;
+    ``usable``: the entities that relate alerts (:func:`_usable`)."""
+    if usable.empty:
         return {}
-    usable = _usable(frame, entities)
     chain_entities = usable.merge(chain[["row", "group_id"]], on="row")
     chain_entities = chain_entities.drop_duplicates(["group_id", "type", "value"])
     pairs = chain_entities[["group_id", "tenant", "type", "value"]].merge(
@@ -697,7 +709,7 @@ class IncidentStore:
         union = union.drop_duplicates(["tenant_id", "alert_id"], keep="first")
         union = union.sort_values(["tenant_id", "timestamp", "alert_id"], kind="stable")
         union = union.reset_index(drop=True)
-        batch = detect(union, scorer, config, catalog)
+        batch = _detect_prepared(union, scorer, config, catalog)
         batch.stats["excluded_provider_alerts"] = dropped
         keys = set(zip(union["tenant_id"].astype(str), union["alert_id"].astype(str),
                        strict=True))

@@ -16,12 +16,12 @@ from typing import Any
 
 import pandas as pd
 
-from fusion_ml.incidents import Incident
+from fusion_ml.incidents import FINAL_STAGES, Incident
+from fusion_ml.schema import OCSF_SEVERITY_ID
 
 CLASS_UID = 2005
 CATEGORY_UID = 2
 OCSF_VERSION = "1.3.0"
-_SEVERITY_ID = {"informational": 1, "low": 2, "medium": 3, "high": 4, "critical": 5}
 _OBSERVABLE_TYPE = {"host": (1, "Hostname"), "ip": (2, "IP Address"), "url": (6, "URL String"),
                     "account": (4, "User Name"), "mailbox": (5, "Email Address"),
                     "file": (7, "File Name"), "hash": (8, "Hash"),
@@ -37,7 +37,7 @@ def to_ocsf(incident: Incident, product_version: str | None = None) -> dict[str,
     """One OCSF Incident Finding (see the module docstring)."""
     closed = incident.status == "closed"
     activity_id = 3 if closed else 1
-    severity_id = _SEVERITY_ID.get(incident.severity, 0)
+    severity_id = OCSF_SEVERITY_ID.get(incident.severity, 0)
     level = max(min(severity_id - 1, 4), 1)
     findings = []
     for alert in incident.alerts:
@@ -67,7 +67,7 @@ def to_ocsf(incident: Incident, product_version: str | None = None) -> dict[str,
         "desc": incident.title,
         "confidence_score": int(round(incident.score * 100)),
         "priority_id": level, "impact_id": level,
-        "is_suspected_breach": any(t in ("exfiltration", "impact") for t in incident.tactics),
+        "is_suspected_breach": bool(FINAL_STAGES & set(incident.tactics)),
         "finding_info_list": findings,
         "observables": observables,
         "metadata": {"version": OCSF_VERSION, "uid": incident.incident_id,

@@ -37,6 +37,8 @@ from fusion_ml.errors import RecordError, SchemaError
 
 SEVERITIES: tuple[str, ...] = ("informational", "low", "medium", "high", "critical")
 """Severity levels, lowest first."""
+OCSF_SEVERITY_ID = {name: i + 1 for i, name in enumerate(SEVERITIES)}
+"""OCSF ``severity_id`` of each level (1 informational ... 5 critical)."""
 
 FIDELITIES: tuple[str, ...] = ("alert", "signal")
 """``signal`` marks a low-fidelity signal that is never an incident on its own."""

@@ -47,7 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fusion_ml.errors import ConfigError, FusionError
 from fusion_ml.incident_config import IncidentConfig
-from fusion_ml.incidents import build_incidents, prepare_alerts
+from fusion_ml.incidents import detect
 from fusion_ml.schema import ALERT_SCHEMA, ENTITY_TYPES, SEVERITIES, from_arrow
 from fusion_ml.scoring import Scorer
 
@@ -381,13 +381,7 @@ def create_app(model_uri: str | None = None, scorer: Scorer | None = None,
         """Alerts in, incidents out."""
         check_alerts(body.alerts)
         holder.maybe_check()
-        current = holder.scorer
-        frame, dropped = prepare_alerts(alerts_frame(body.alerts), config)
-        scored = current.score(frame, min_group_size=config.min_group_size)
-        batch = build_incidents(scored, config, catalog=catalog,
-                                transitions=getattr(current.model.encoder_, "transitions_",
-                                                    None))
-        batch.stats["excluded_provider_alerts"] = dropped
+        batch = detect(alerts_frame(body.alerts), holder.scorer, config, catalog)
         return IncidentsResponse(incidents=[i.to_dict() for i in batch.incidents],
                                  stats=batch.stats, model=holder.describe())
 

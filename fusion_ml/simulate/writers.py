@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from fusion_ml.attack import KILL_CHAIN
 from fusion_ml.errors import ConfigError
+from fusion_ml.schema import OCSF_SEVERITY_ID
 from fusion_ml.simulate.generator import SIM_SCHEMA, SimulationConfig, SimulationStats, Simulator
 
 FORMATS = ("parquet", "sentinel", "ocsf")
@@ -32,7 +33,6 @@ _SENTINEL_ENTITY = {
     "url": ("url", "Url"),
     "domain": ("dns", "DomainName"),
 }
-_OCSF_SEVERITY = {"informational": 1, "low": 2, "medium": 3, "high": 4, "critical": 5}
 _TRUTH = ("campaign_id", "playbook", "step", "label", "scenario")
 
 
@@ -105,7 +105,7 @@ def ocsf_record(row: dict[str, Any], tactic_names: dict[str, str]) -> dict[str, 
         "activity_id": 1,
         "type_uid": 200401,
         "time": millis,
-        "severity_id": _OCSF_SEVERITY[row["severity"]],
+        "severity_id": OCSF_SEVERITY_ID[row["severity"]],
         "severity": row["severity"].capitalize(),
         "finding_info": {"uid": row["alert_id"], "title": row["alert_type"], "attacks": attacks},
         "metadata": {"version": "1.1.0", "tenant_uid": row["tenant_id"],
