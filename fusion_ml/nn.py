@@ -14,6 +14,12 @@ so ``a_i * s_i`` is alert ``i``'s exact contribution to the logit, which
 with probability ``type_dropout``, which teaches the model to score unknown alert types
 through their other features.
 
+A second head reads the same per-alert states and is trained, next to the group loss, to tell
+whether each alert belongs to the attack (``alert_score``; the incident builder keeps an
+incident's chain to the alerts it accepts). Benign alerts inside attack groups weigh
+``bystander_weight`` times more in that loss, so that an alert which merely shares the victim's
+host or account is not taken for part of the attack.
+
 :class:`SequenceModel` is the estimator (``fit``, ``predict_proba``, ``explain``, ``save``,
 ``load``); weights are a ``state_dict`` loaded with ``torch.load(weights_only=True)``, the rest
 is JSON.
@@ -72,6 +78,12 @@ class ModelConfig:
     ``None`` keeps all."""
     alert_loss_weight: float = 0.5
     """Weight of the per-alert auxiliary loss (0 turns it off)."""
+    bystander_weight: float = 40.0
+    """Weight, in the per-alert loss, of the benign alerts inside attack groups (bystanders
+    that share an entity with the campaign, a few per attack group). With weight 1 the head
+    learns "in an attack group, so part of the attack" and scores them near 1, and one of
+    them in a short chain breaks its purity; 40 (chosen on the demo month: 10, 20, 40, 80)
+    teaches it to keep them out."""
     incident_precision: float = 0.95
     """Validation precision the incident threshold (``incident_threshold_``) aims at."""
     seed: int = 0
@@ -98,6 +110,8 @@ class ModelConfig:
         for name in ("dropout", "type_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise param_error(owner, name, "a number in [0, 1)", getattr(self, name))
+        if not self.bystander_weight >= 0:
+            raise param_error(owner, "bystander_weight", "a number >= 0", self.bystander_weight)
         for name in ("learning_rate", "max_seconds"):
             if not getattr(self, name) > 0:
                 raise param_error(owner, name, "a number > 0", getattr(self, name))
@@ -291,8 +305,13 @@ class SequenceModel:
                     if alert_y is not None:
                         positions, _ = _positions(train, batch, config.max_length)
                         target = alert_y[torch.from_numpy(positions)]
+                        weight = torch.ones_like(target)
+                        if config.bystander_weight != 1.0:
+                            in_attack = torch.from_numpy(train_y[batch] == 1)[:, None]
+                            weight = weight.masked_fill(in_attack & (target == 0),
+                                                        config.bystander_weight)
                         aux = nn.functional.binary_cross_entropy_with_logits(
-                            per_alert[mask], target[mask])
+                            per_alert[mask], target[mask], weight=weight[mask])
                         loss = loss + config.alert_loss_weight * aux
                     optimizer.zero_grad()
                     loss.backward()

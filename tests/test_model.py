@@ -3,6 +3,8 @@ evaluation against baselines, and the MLflow life cycle with its champion gate."
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -84,6 +86,29 @@ def test_explanations_add_up_to_the_score(small_training):
     assert per_alert["alert_score"][truth == 1].mean() > per_alert["alert_score"][truth == 0].mean()
 
 
+def bystander_scores(model: SequenceModel, test: Examples) -> tuple[float, float]:
+    """Mean alert score of the benign alerts inside attack groups and of the campaign alerts."""
+    _, per_alert = model.explain(test.alerts)
+    attack_groups = set(test.labels.loc[test.labels["label"] == 1, "group_id"])
+    inside = per_alert[per_alert["group_id"].isin(attack_groups)]
+    truth = test.alerts["attack_alert"].to_numpy()[inside["row"]]
+    assert (truth == 0).sum() >= 20 and (truth == 1).sum() >= 20
+    return (float(inside["alert_score"][truth == 0].mean()),
+            float(inside["alert_score"][truth == 1].mean()))
+
+
+def test_bystander_weight_keeps_bystanders_out_of_the_attack(small_training):
+    """Benign alerts inside attack groups score well below the campaign's alerts, and far
+    lower than without the extra weight (``bystander_weight=1``: the head follows the group)."""
+    model = small_training.model
+    assert model.config.bystander_weight == ModelConfig().bystander_weight > 1
+    bystanders, campaign = bystander_scores(model, small_training.splits["test"])
+    assert bystanders + 0.2 < campaign
+    unweighted = fit(small_training.splits, replace(model.config, bystander_weight=1.0),
+                     small_training.catalog)
+    assert bystanders + 0.1 < bystander_scores(unweighted, small_training.splits["test"])[0]
+
+
 def test_unknown_alert_types_are_scored_through_their_other_features(small_training):
     model = small_training.model
     test = small_training.splits["test"]
@@ -109,6 +134,9 @@ def test_config_and_state_errors(splits):
         ModelConfig(d_model=10, heads=4).validate()
     with pytest.raises(ConfigError, match="unknown keys"):
         ModelConfig.from_dict({"layerz": 2})
+    with pytest.raises(FusionError, match="'bystander_weight' parameter of ModelConfig must be "
+                                          "a number >= 0"):
+        ModelConfig(bystander_weight=-1).validate()
     with pytest.raises(NotFittedError):
         SequenceModel().predict_proba(splits["test"].alerts)
     single = splits["train"].labels.assign(label=0).set_index("group_id")["label"]
