@@ -305,11 +305,9 @@ class SequenceModel:
                     if alert_y is not None:
                         positions, _ = _positions(train, batch, config.max_length)
                         target = alert_y[torch.from_numpy(positions)]
-                        weight = torch.ones_like(target)
-                        if config.bystander_weight != 1.0:
-                            in_attack = torch.from_numpy(train_y[batch] == 1)[:, None]
-                            weight = weight.masked_fill(in_attack & (target == 0),
-                                                        config.bystander_weight)
+                        in_attack = torch.from_numpy(train_y[batch] == 1)[:, None]
+                        weight = torch.ones_like(target).masked_fill(
+                            in_attack & (target == 0), config.bystander_weight)
                         aux = nn.functional.binary_cross_entropy_with_logits(
                             per_alert[mask], target[mask], weight=weight[mask])
                         loss = loss + config.alert_loss_weight * aux
