@@ -265,6 +265,10 @@ class SequenceModel:
                 np.float32)[train.rows])
         val = self.encoder_.transform(validation[0])
         val_y = _labels_for(val, validation[1], "validation")
+        val_alert_y = None
+        if ALERT_LABEL in validation[0].columns:
+            val_alert_y = pd.to_numeric(validation[0][ALERT_LABEL]).fillna(0).to_numpy(
+                np.int8)[val.rows]
         if train_y.min() == train_y.max():
             raise ConfigError("training labels: expected both classes, got only "
                               f"{int(train_y[0])}")
@@ -316,12 +320,16 @@ class SequenceModel:
                     nn.utils.clip_grad_norm_(network.parameters(), 1.0)
                     optimizer.step()
                     total += float(loss.detach()) * len(batch)
-                scores = _predict(network, val, config)
+                logits, _, val_alert = _forward_all(network, val, config)
+                scores = _sigmoid(logits)
                 pr_auc = float(average_precision_score(val_y, scores)) if val_y.max() > 0 \
                     else float("nan")
                 elapsed = time.perf_counter() - started
                 history.append({"epoch": epoch + 1, "loss": total / max(len(index), 1),
                                 "val_pr_auc": pr_auc, "seconds": round(elapsed, 2)})
+                if val_alert_y is not None:
+                    history[-1]["val_pure_chains"] = pure_chain_rate(val, val_y, val_alert_y,
+                                                                     val_alert)
                 if progress:
                     log.info("epoch %d: loss %.4f, validation PR-AUC %.4f (%.0f s)", epoch + 1,
                              history[-1]["loss"], pr_auc, elapsed)
@@ -454,6 +462,27 @@ def _forward_all(network: GroupClassifier, encoded: EncodedGroups, config: Model
             contributions[positions[mask]] = per_alert.numpy()[mask]
             alert_scores[positions[mask]] = torch.sigmoid(alert_logits).numpy()[mask]
     return logits, contributions, alert_scores
+
+
+def pure_chain_rate(encoded: EncodedGroups, y: np.ndarray, alert_y: np.ndarray,
+                    alert_scores: np.ndarray, alert_threshold: float = 0.5,
+                    min_purity: float = 0.9, min_coverage: float = 0.5) -> float:
+    """Share of the attack groups (``y == 1``) whose chain, as the incident builder takes it
+    (alerts with ``alert_scores`` >= ``alert_threshold``, at least the best two), is at least
+    ``min_purity`` attack alerts (``alert_y``) and holds at least ``min_coverage`` of the
+    group's attack alerts; ``alert_y`` and ``alert_scores`` in ``encoded``'s row order."""
+    lengths = encoded.lengths
+    group = np.repeat(np.arange(len(encoded)), lengths)
+    order = np.lexsort((-alert_scores, group))
+    rank = np.empty(len(group), np.int64)
+    rank[order] = np.arange(len(group)) - np.repeat(encoded.offsets[:-1], lengths)
+    chain = (alert_scores >= alert_threshold) | (rank < 2)
+    size = np.bincount(group, chain, len(encoded))
+    hits = np.bincount(group, chain & (alert_y == 1), len(encoded))
+    attack = np.bincount(group, alert_y == 1, len(encoded))
+    ok = (hits >= min_purity * size) & (hits >= min_coverage * attack)
+    positive = y == 1
+    return float(ok[positive].mean()) if positive.any() else float("nan")
 
 
 def _predict(network: GroupClassifier, encoded: EncodedGroups, config: ModelConfig

@@ -138,8 +138,8 @@ def log_training_run(model: SequenceModel, sample: pd.DataFrame, params: Mapping
             mlflow.log_params({k: param_value(v) for k, v in flatten(params).items()})
             mlflow.log_metrics({k: float(v) for k, v in metrics.items() if np.isfinite(v)})
             for epoch in model.history_:
-                mlflow.log_metrics({"train.loss": epoch["loss"],
-                                    "train.val_pr_auc": epoch["val_pr_auc"]},
+                mlflow.log_metrics({f"train.{key}": epoch[key] for key in
+                                    ("loss", "val_pr_auc", "val_pure_chains") if key in epoch},
                                    step=epoch["epoch"])
             for name, path in artifacts.items():
                 mlflow.log_artifact(str(path), artifact_path=name)

@@ -20,8 +20,15 @@ from fusion_ml.evaluation import (
     evaluate_scorers,
     plot_pr_curves,
 )
+from fusion_ml.features import EncodedGroups
 from fusion_ml.mining.catalog import PatternCatalog
-from fusion_ml.nn import ModelConfig, SequenceModel, best_threshold, precision_threshold
+from fusion_ml.nn import (
+    ModelConfig,
+    SequenceModel,
+    best_threshold,
+    precision_threshold,
+    pure_chain_rate,
+)
 
 TINY = ModelConfig(d_model=16, type_dim=8, provider_dim=4, heads=2, layers=1, max_epochs=2,
                    seed=5)
@@ -205,6 +212,29 @@ def test_precision_threshold_exact():
     assert precision_threshold(np.zeros(3, int), scores[:3], 0.9, fallback=-1) == -1
 
 
+def test_pure_chain_rate_exact():
+    groups = [  # (group label, alert labels, alert scores)
+        (1, [1, 1, 0, 0], [.9, .8, .6, .1]),         # chain of 3 holds a bystander: 67% pure
+        (1, [1, 0, 1], [.2, .1, .3]),                # none passes: the best two, both attack
+        (1, [1, 1, 1, 1, 1], [.95, .1, .9, .05, .92]),  # 3 of 5 attack alerts: 60% covered
+        (0, [0, 0], [.9, .9]),                       # not an attack group: not counted
+        (1, [1] * 9 + [0], [.9] * 10),               # 9 of 10: exactly 90% pure
+        (1, [1, 1, 1, 1, 0], [.9, .2, .1, .3, .8]),  # 1 of 4 covered (with a bystander)
+    ]
+    sizes = [len(g[1]) for g in groups]
+    n = sum(sizes)
+    encoded = EncodedGroups(np.arange(len(groups)).astype(str), np.cumsum([0, *sizes]),
+                            np.zeros(n, int), np.zeros(n, int), np.zeros((n, 1)),
+                            np.arange(n).astype(str), np.arange(n))
+    y = np.array([g[0] for g in groups])
+    alert_y = np.concatenate([g[1] for g in groups])
+    scores = np.concatenate([g[2] for g in groups])
+    assert pure_chain_rate(encoded, y, alert_y, scores) == pytest.approx(3 / 5)
+    # a stricter per-alert threshold keeps the first group's chain to its two attack alerts
+    assert pure_chain_rate(encoded, y, alert_y, scores, alert_threshold=0.7) == \
+        pytest.approx(4 / 5)
+
+
 def test_incident_threshold_is_stricter(small_training):
     model = small_training.model
     assert model.incident_threshold_ >= model.threshold_
@@ -239,6 +269,15 @@ def test_registered_model_loads_by_alias_without_pickles(registered_model, small
         small_training.evaluation.metric("sequence model", "held-out tenants"))
     signature = pyfunc.metadata.get_input_schema().input_names()
     assert "entities" in signature and "timestamp" in signature
+    # per-epoch curves, the chain quality of the per-alert head among them
+    from mlflow import MlflowClient
+
+    history = small_training.model.history_
+    logged = MlflowClient().get_metric_history(registered_model["run_id"],
+                                               "train.val_pure_chains")
+    assert [m.value for m in sorted(logged, key=lambda m: m.step)] == pytest.approx(
+        [epoch["val_pure_chains"] for epoch in history])
+    assert all(0 <= epoch["val_pure_chains"] <= 1 for epoch in history)
 
 
 def test_champion_gate(small_training, mlflow_uri, monkeypatch):
