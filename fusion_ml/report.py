@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -61,9 +60,12 @@ def _table(frame: pd.DataFrame) -> str:
 
 
 def load_incidents(path: str | Path) -> list[dict[str, Any]]:
-    """Incidents from a JSON lines file (``fusion score --format jsonl``)."""
-    with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    """Incidents from a JSON lines file (``fusion score --format jsonl``), checked by
+    :func:`fusion_ml.incidents.read_incidents` (a bad record is a SchemaError naming the file
+    and the record number)."""
+    from fusion_ml.incidents import read_incidents
+
+    return [incident.to_dict() for incident in read_incidents(path)]
 
 
 def tenants_section(alerts: pd.DataFrame, incidents: Sequence[dict[str, Any]],

@@ -29,6 +29,12 @@ INCIDENT = {
 }
 
 
+FULL_INCIDENT = {**INCIDENT, "tags": [], "group_id": "g-1", "group_size": 3,
+                 "tactics": ["initial-access", "execution", "exfiltration"], "timeline": [],
+                 "entities": [], "artifacts": [], "patterns": [], "response": []}
+"""INCIDENT with every field an incident record has (what ``fusion score`` writes)."""
+
+
 def images(text: str) -> list[bytes]:
     return [base64.b64decode(m) for m in re.findall(r'src="data:image/png;base64,([^"]+)"', text)]
 
@@ -52,7 +58,7 @@ def test_report_embeds_every_plot(small_training, small_alerts, tmp_path):
 
 def test_report_command(small_training, small_alerts, tmp_path):
     incidents = tmp_path / "incidents.jsonl"
-    incidents.write_text(json.dumps(INCIDENT) + "\n")
+    incidents.write_text(json.dumps(FULL_INCIDENT) + "\n")
     catalog = small_training.catalog.save(tmp_path / "catalog")
     out = tmp_path / "r.html"
     result = CliRunner().invoke(main, ["report", "--alerts", str(small_alerts[1]),
@@ -62,3 +68,8 @@ def test_report_command(small_training, small_alerts, tmp_path):
     assert len(images(out.read_text())) == 3
     empty = CliRunner().invoke(main, ["report", "--out", str(out)])
     assert empty.exit_code == 2 and "expected at least one of" in empty.output
+    # a record that is not an incident is named, not half-drawn
+    incidents.write_text(json.dumps(FULL_INCIDENT) + "\n" + json.dumps(INCIDENT) + "\n")
+    bad = CliRunner().invoke(main, ["report", "--incidents", str(incidents), "--out", str(out)])
+    assert bad.exit_code != 0
+    assert f"{incidents}, record 2: expected an incident" in bad.output

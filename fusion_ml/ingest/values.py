@@ -109,15 +109,10 @@ def parse_timestamp(value: Any, field: str) -> int:
     ISO 8601 without an offset is taken as UTC; ``+0000``, ``+00:00`` and ``Z`` offsets are
     honoured; the US-style ``3/1/2026, 10:15:16.123 AM`` of Log Analytics exports is accepted.
     """
-    if type(value) is str:
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            pass
-        else:
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=UTC)
-            return _in_range((moment - _EPOCH) // _ONE_US, value, field)
+    if type(value) is str:  # the common case first; anything else gets the full treatment
+        us = iso_time_us(value)
+        if us is not None:
+            return us
     if value is None or value == "":
         raise RecordError("required timestamp is missing", field)
     if isinstance(value, datetime):
