@@ -44,6 +44,7 @@ from torch import nn
 from fusion_ml.dataset import ALERT_LABEL
 from fusion_ml.errors import ConfigError, NotFittedError, SchemaError, param_error
 from fusion_ml.features import PAD, UNK, EncodedGroups, FeatureEncoder
+from fusion_ml.incident_config import IncidentConfig
 
 log = logging.getLogger(__name__)
 
@@ -259,16 +260,12 @@ class SequenceModel:
         self.encoder_ = encoder.fit(alerts, catalog)
         train = self.encoder_.transform(alerts)
         train_y = _labels_for(train, y, "training")
-        alert_y = None
-        if ALERT_LABEL in alerts.columns and config.alert_loss_weight > 0:
-            alert_y = torch.from_numpy(pd.to_numeric(alerts[ALERT_LABEL]).fillna(0).to_numpy(
-                np.float32)[train.rows])
+        alert_y = _alert_labels(alerts, train) if config.alert_loss_weight > 0 else None
+        if alert_y is not None:
+            alert_y = torch.from_numpy(alert_y)
         val = self.encoder_.transform(validation[0])
         val_y = _labels_for(val, validation[1], "validation")
-        val_alert_y = None
-        if ALERT_LABEL in validation[0].columns:
-            val_alert_y = pd.to_numeric(validation[0][ALERT_LABEL]).fillna(0).to_numpy(
-                np.int8)[val.rows]
+        val_alert_y = _alert_labels(validation[0], val)
         if train_y.min() == train_y.max():
             raise ConfigError("training labels: expected both classes, got only "
                               f"{int(train_y[0])}")
@@ -443,6 +440,14 @@ def _labels_for(encoded: EncodedGroups, y: pd.Series, name: str) -> np.ndarray:
     return aligned.to_numpy(dtype=np.int64)
 
 
+def _alert_labels(alerts: pd.DataFrame, encoded: EncodedGroups) -> np.ndarray | None:
+    """The :data:`ALERT_LABEL` column (1: the alert belongs to an attack) in ``encoded``'s
+    row order, or ``None`` when ``alerts`` has none."""
+    if ALERT_LABEL not in alerts.columns:
+        return None
+    return pd.to_numeric(alerts[ALERT_LABEL]).fillna(0).to_numpy(np.float32)[encoded.rows]
+
+
 def _forward_all(network: GroupClassifier, encoded: EncodedGroups, config: ModelConfig
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Logits per group; contributions and auxiliary attack probabilities per alert (row
@@ -465,10 +470,12 @@ def _forward_all(network: GroupClassifier, encoded: EncodedGroups, config: Model
 
 
 def pure_chain_rate(encoded: EncodedGroups, y: np.ndarray, alert_y: np.ndarray,
-                    alert_scores: np.ndarray, alert_threshold: float = 0.5,
+                    alert_scores: np.ndarray,
+                    alert_threshold: float = IncidentConfig.alert_threshold,
                     min_purity: float = 0.9, min_coverage: float = 0.5) -> float:
     """Share of the attack groups (``y == 1``) whose chain, as the incident builder takes it
-    (alerts with ``alert_scores`` >= ``alert_threshold``, at least the best two), is at least
+    (alerts with ``alert_scores`` >= ``alert_threshold``, by default the incidents' default,
+    at least the best two), is at least
     ``min_purity`` attack alerts (``alert_y``) and holds at least ``min_coverage`` of the
     group's attack alerts; ``alert_y`` and ``alert_scores`` in ``encoded``'s row order."""
     lengths = encoded.lengths
