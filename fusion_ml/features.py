@@ -304,6 +304,13 @@ class FeatureEncoder:
                 + [f"entity:{name}" for name in PREVALENCE_FEATURES])
 
     @property
+    def type_evidence_columns(self) -> list[int]:
+        """Dense columns that hold the catalog's alert-type-level evidence (``rule:*``,
+        ``rule_known``, ``rule_best_earlier``); zero when the catalog does not know a type."""
+        self._check()
+        return [i for i, name in enumerate(self.feature_names_) if name.startswith("rule")]
+
+    @property
     def n_dense(self) -> int:
         """Width of the dense feature block."""
         self._check()

@@ -12,7 +12,11 @@ and maximum of its dense features, and its size)::
 so ``a_i * s_i`` is alert ``i``'s exact contribution to the logit, which
 :meth:`SequenceModel.explain` returns. During training alert types are replaced by ``UNK``
 with probability ``type_dropout``, which teaches the model to score unknown alert types
-through their other features.
+through their other features; and ``novelty_dropout`` of the training groups are shown as if
+their playbook were new: every alert type ``UNK`` and no alert-type evidence from the catalog
+(rules between tactics stay). Without it the model leans on the catalog, which was mined from
+the same training tenants and knows every seen playbook's transitions, and scores a new
+playbook's progression, whose transitions it has never seen, as benign.
 
 A second head reads the same per-alert states and is trained, next to the group loss, to tell
 whether each alert belongs to the attack (``alert_score``; the incident builder keeps an
@@ -64,6 +68,9 @@ class ModelConfig:
     provider_dim: int = 8
     dropout: float = 0.1
     type_dropout: float = 0.15
+    novelty_dropout: float = 0.5
+    """Share of training groups shown as if their playbook were new: every alert type
+    ``UNK`` and no alert-type rule evidence from the catalog (see the module docstring)."""
     max_length: int = 64
     """Longer groups keep their first ``max_length`` alerts for scoring."""
     batch_size: int = 128
@@ -108,7 +115,7 @@ class ModelConfig:
         if not 0 < self.incident_precision <= 1:
             raise param_error(owner, "incident_precision", "a number in (0, 1]",
                               self.incident_precision)
-        for name in ("dropout", "type_dropout"):
+        for name in ("dropout", "type_dropout", "novelty_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise param_error(owner, name, "a number in [0, 1)", getattr(self, name))
         if not self.bystander_weight >= 0:
@@ -277,6 +284,8 @@ class SequenceModel:
                                           weight_decay=config.weight_decay)
             positives = np.flatnonzero(train_y == 1)
             negatives = np.flatnonzero(train_y == 0)
+            type_evidence = torch.zeros(self.encoder_.n_dense, dtype=torch.bool)
+            type_evidence[list(self.encoder_.type_evidence_columns)] = True
             pos_weight = 1.0
             best, best_state, stale = -1.0, None, 0
             history = []
@@ -300,6 +309,11 @@ class SequenceModel:
                         drop = torch.rand(type_ids.shape, generator=torch_rng) < \
                             config.type_dropout
                         type_ids = type_ids.masked_fill(drop & mask, UNK)
+                    if config.novelty_dropout:
+                        novel = torch.rand(len(batch), generator=torch_rng) < \
+                            config.novelty_dropout
+                        type_ids = type_ids.masked_fill(novel[:, None] & mask, UNK)
+                        dense = dense.masked_fill(novel[:, None, None] & type_evidence, 0.0)
                     logits, _, per_alert = network(type_ids, provider_ids, dense, mask,
                                                    alert_logits=True)
                     loss = loss_fn(logits, torch.from_numpy(train_y[batch]).float())

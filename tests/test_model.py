@@ -20,9 +20,10 @@ from fusion_ml.evaluation import (
     evaluate_scorers,
     plot_pr_curves,
 )
-from fusion_ml.features import EncodedGroups
+from fusion_ml.features import UNK, EncodedGroups
 from fusion_ml.mining.catalog import PatternCatalog
 from fusion_ml.nn import (
+    GroupClassifier,
     ModelConfig,
     SequenceModel,
     best_threshold,
@@ -126,6 +127,54 @@ def test_unknown_alert_types_are_scored_through_their_other_features(small_train
     assert scores[y == 1].mean() > scores[y == 0].mean()
 
 
+def training_inputs(small_training, config, monkeypatch) -> tuple[SequenceModel, list]:
+    """Fit with ``config`` (and the catalog) and return the model and what the network saw in
+    training mode: ``(type_ids, dense, mask)`` per batch (the real forward still runs)."""
+    seen = []
+    forward = GroupClassifier.forward
+
+    def recording(self, type_ids, provider_ids, dense, mask, alert_logits=False):
+        if self.training:
+            seen.append((type_ids.clone(), dense.clone(), mask.clone()))
+        return forward(self, type_ids, provider_ids, dense, mask, alert_logits)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(GroupClassifier, "forward", recording)
+        model = fit(small_training.splits, config, small_training.catalog)
+    return model, seen
+
+
+def novel_shares(model: SequenceModel, seen: list) -> tuple[float, float]:
+    """Share of the training groups with every alert type ``UNK``, and share of the groups
+    with no alert-type evidence at all."""
+    columns = model.encoder_.type_evidence_columns
+    unknown = torch.cat([((types == UNK) | ~mask).all(dim=1) for types, _, mask in seen])
+    blank = torch.cat([(dense[:, :, columns] == 0).all(dim=(1, 2)) for _, dense, _ in seen])
+    return float(unknown.float().mean()), float(blank.float().mean())
+
+
+def test_novelty_dropout_shows_a_share_of_training_groups_as_a_new_playbook(small_training,
+                                                                            monkeypatch):
+    """With ``novelty_dropout`` that share of the training groups reaches the network with
+    every alert type ``UNK`` and none of the catalog's alert-type evidence (the tactic-level
+    rules stay)."""
+    base = replace(TINY, type_dropout=0.0, max_epochs=1, novelty_dropout=0.0)
+    plain, seen = training_inputs(small_training, base, monkeypatch)
+    assert [plain.encoder_.feature_names_[i] for i in plain.encoder_.type_evidence_columns] \
+        == ["rule:confidence", "rule:lift", "rule:tenants", "rule:plausible", "rule:prevalent",
+            "rule_known", "rule_best_earlier"]
+    unknown, blank = novel_shares(plain, seen)
+    assert unknown < 0.1 and blank < 0.8  # the catalog knows the transitions of the rest
+    novel, seen = training_inputs(small_training, replace(base, novelty_dropout=0.5),
+                                  monkeypatch)
+    unknown_novel, blank_novel = novel_shares(novel, seen)
+    assert 0.4 < unknown_novel - unknown < 0.6
+    assert 0.4 < (blank_novel - blank) / (1 - blank) < 0.6
+    tactic = [i for i, name in enumerate(novel.encoder_.feature_names_)
+              if name == "tactic_rule_known"]
+    assert torch.cat([dense[:, :, tactic][mask] for _, dense, mask in seen]).mean() > 0.3
+
+
 def test_model_beats_chance_and_baselines_are_measured(small_training):
     metrics = small_training.evaluation.metrics
     model = metrics[metrics["scorer"] == "sequence model"].iloc[0]
@@ -144,6 +193,9 @@ def test_config_and_state_errors(splits):
     with pytest.raises(FusionError, match="'bystander_weight' parameter of ModelConfig must be "
                                           "a number >= 0"):
         ModelConfig(bystander_weight=-1).validate()
+    with pytest.raises(FusionError, match="'novelty_dropout' parameter of ModelConfig must be "
+                                          r"a number in \[0, 1\)"):
+        ModelConfig(novelty_dropout=1.0).validate()
     with pytest.raises(NotFittedError):
         SequenceModel().predict_proba(splits["test"].alerts)
     single = splits["train"].labels.assign(label=0).set_index("group_id")["label"]
