@@ -9,6 +9,7 @@ Read from a dict or from the ``[incidents]`` table of a TOML file::
     min_group_size = 2              # smaller groups are not scored (related signals only)
     related_window = 86400          # seconds around an incident to look for related alerts
     merge_window = 259200           # chains sharing an entity this close make one incident
+    restart_gap = 14400             # a chain that starts the kill chain over after this gap splits
     max_related = 50                # most related alerts / signals per incident
     exclude_providers = ["noisy-edr"]          # dropped before grouping (counted)
     exclude_patterns = [["Port scan", "Brute force"], ["discovery", "exfiltration"]]
@@ -54,6 +55,10 @@ class IncidentConfig:
     """Chains of one tenant that share an entity and come within this many seconds of each
     other make one incident (default 0: one incident per group; see the README for its
     effect on the detection figures)."""
+    restart_gap: float = 14_400.0
+    """A chain that reached lateral movement or later and, at least this many seconds after
+    its previous alert, goes on with an alert no later than initial access is split there
+    into two incidents (0: never; see :mod:`fusion_ml.incidents`)."""
     exclude_patterns: tuple[tuple[str, ...], ...] = ()
     """Alert-type or tactic sequences whose incidents are closed with ``excluded-pattern``."""
     exclude_providers: tuple[str, ...] = ()
@@ -71,7 +76,7 @@ class IncidentConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < (
                     2 if name == "max_size" else 1):
                 raise _error(name, f"an int >= {2 if name == 'max_size' else 1}", value)
-        for name in ("related_window", "merge_window"):
+        for name in ("related_window", "merge_window", "restart_gap"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise _error(name, "a number of seconds >= 0", value)
@@ -124,7 +129,8 @@ class IncidentConfig:
             values["exclude_providers"] = tuple(providers)
         if "severity_overrides" in values and isinstance(values["severity_overrides"], Mapping):
             values["severity_overrides"] = dict(values["severity_overrides"])
-        for name in ("related_window", "merge_window", "threshold", "alert_threshold"):
+        for name in ("related_window", "merge_window", "restart_gap", "threshold",
+                     "alert_threshold"):
             if isinstance(values.get(name), int) and not isinstance(values[name], bool):
                 values[name] = float(values[name])
         return cls(**values).validate()

@@ -10,7 +10,11 @@ the model's ``incident_threshold_``) becomes an incident. Its *chain* is the gro
 per-alert attack probability (``alert_score``) is at least ``alert_threshold``; when fewer
 than two pass, the two best by ``alert_score`` (then contribution) are taken; at most
 ``max_size`` alerts (the best) are kept. Candidate groups also hold benign alerts that merely
-share an entity; keeping them out of the chain keeps incidents pure. The other alerts that share
+share an entity; keeping them out of the chain keeps incidents pure. A chain that reached
+lateral movement or later and, after a quiet gap of at least ``restart_gap``, goes on with an
+alert no later in the kill chain than initial access is a second intrusion on the same
+entities: it is split there into two incidents (each of at least two alerts, both with the
+group's score). The other alerts that share
 an entity with the chain within ``related_window`` (in the group or not) are listed as
 ``related_alerts`` / ``related_signals`` (low-fidelity).
 
@@ -226,6 +230,8 @@ def build_incidents(scored: ScoredBatch, config: IncidentConfig | None = None,
         return IncidentBatch([], stats)
     score_of = dict(zip(chosen["group_id"], chosen["score"], strict=True))
     chain = _chains(frame, score_of, config)
+    if config.restart_gap > 0:
+        chain, score_of = _split_restarts(frame, chain, score_of, config)
     rules = _RuleIndex(catalog, transitions)
     usable = _usable(frame, _entity_table(frame))
     if config.merge_window > 0:
@@ -238,7 +244,7 @@ def build_incidents(scored: ScoredBatch, config: IncidentConfig | None = None,
     for group_id, rows in chain.groupby("group_id", sort=False)["row"]:
         rows = rows.to_numpy()
         rows = rows[np.lexsort((alert_ids[rows], times[rows]))]
-        incidents.append(_incident(cells, rows, str(group_id), float(score_of[group_id]),
+        incidents.append(_incident(cells, rows, _group_of(group_id), float(score_of[group_id]),
                                    related.get(str(group_id), ([], [])), rules, config))
     incidents.sort(key=lambda i: (i.tenant_id, i.first_seen, i.incident_id))
     stats["incidents"] = len(incidents)
@@ -260,6 +266,44 @@ def _chains(frame: pd.DataFrame, score_of: dict[str, float], config: IncidentCon
     keep = ((part["alert_score"].to_numpy() >= config.alert_threshold) | (rank < 2)) & (
         rank < config.max_size)
     return part[keep]
+
+
+RESTART_AFTER = TACTIC_INDEX["lateral-movement"]
+"""A chain that reached this kill-chain stage (or later) ..."""
+RESTART_AT = TACTIC_INDEX["initial-access"]
+"""... and goes on, after ``restart_gap``, with an alert no later than this starts over."""
+
+
+def _split_restarts(frame: pd.DataFrame, chain: pd.DataFrame, score_of: dict[str, float],
+                    config: IncidentConfig) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Chains cut where the kill chain starts over (see the module docstring); a later part
+    is keyed ``<group_id>#<n>`` and scores as its group."""
+    times = timestamps_us(frame["timestamp"])
+    gap = int(config.restart_gap * 1e6)
+    tactics = frame["tactics"].to_numpy()
+    keys = chain["group_id"].to_numpy(dtype=object).copy()
+    score_of = dict(score_of)
+    for group_id, index in chain.groupby("group_id", sort=False).indices.items():
+        rows = chain["row"].to_numpy()[index]
+        order = np.lexsort((rows, times[rows]))
+        stages = [[TACTIC_INDEX[t] for t in _list(tactics[row]) if t in TACTIC_INDEX]
+                  for row in rows[order]]
+        part, start, reached = 0, 0, -1
+        for i, row in enumerate(rows[order]):
+            if (reached >= RESTART_AFTER and stages[i] and min(stages[i]) <= RESTART_AT
+                    and times[row] - times[rows[order[i - 1]]] >= gap
+                    and i - start >= 2 and len(rows) - i >= 2):
+                part, start, reached = part + 1, i, -1
+                score_of[f"{group_id}#{part}"] = score_of[group_id]
+            reached = max([reached, *stages[i]])
+            if part:
+                keys[index[order[i]]] = f"{group_id}#{part}"
+    return chain.assign(group_id=keys), score_of
+
+
+def _group_of(chain_key: str) -> str:
+    """The candidate group of a chain key (a split chain's later parts end in ``#<n>``)."""
+    return str(chain_key).split("#", 1)[0]
 
 
 def _ranked(chain: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
@@ -380,7 +424,7 @@ def _related(frame: pd.DataFrame, chain: pd.DataFrame, usable: pd.DataFrame,
             if len(target) >= config.max_related:
                 continue
             target.append({**_brief(cells, int(row)), "shared_entities": shared,
-                           "in_group": bool(group_of[row] == group_id)})
+                           "in_group": bool(group_of[row] == _group_of(group_id))})
         out[str(group_id)] = (alerts_, signals)
     return out
 

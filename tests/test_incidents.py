@@ -239,6 +239,39 @@ def test_knob_merge_window():
                                IncidentConfig(merge_window=3600)).incidents) == 2
 
 
+def intrusion(prefix: str, start: int, tactics: list[str], group: str = "g5") -> list[dict]:
+    """Chain alerts on host h9, one per tactic, five minutes apart from ``start``."""
+    return [{"id": f"{prefix}{i}", "min": start + 5 * i, "type": f"{tactic} step",
+             "tactics": [tactic], "entities": [("host", "h9")], "g": group, "s": 0.9,
+             "c": 1.0} for i, tactic in enumerate(tactics)]
+
+
+def test_knob_restart_gap_splits_a_second_intrusion():
+    # one group: an intrusion up to exfiltration, then six hours later a new initial access
+    first = intrusion("x", 0, ["initial-access", "execution", "lateral-movement",
+                               "exfiltration"])
+    second = intrusion("y", 380, ["initial-access", "execution", "command-and-control"])
+    scores = {"g5": 0.97}
+    split = build_incidents(scored_batch(first + second, scores)).incidents
+    assert [i.alert_ids for i in split] == [["x0", "x1", "x2", "x3"], ["y0", "y1", "y2"]]
+    assert [(i.group_id, i.score) for i in split] == [("g5", 0.97), ("g5", 0.97)]
+    assert split[1].incident_id == incident_id("t1", iso(380), "y0")
+    assert {a["alert_id"] for a in split[1].related_alerts} == {"x0", "x1", "x2", "x3"}
+    assert all(a["in_group"] for a in split[1].related_alerts)
+    whole = [["x0", "x1", "x2", "x3", "y0", "y1", "y2"]]
+    for config in (IncidentConfig(restart_gap=0), IncidentConfig(restart_gap=8 * 3600)):
+        assert [i.alert_ids for i in build_incidents(scored_batch(first + second, scores),
+                                                     config).incidents] == whole
+    # not split: the first part never reached lateral movement; the restart is a lone alert;
+    # the later alert does not go back to initial access
+    early = intrusion("x", 0, ["initial-access", "execution", "persistence"])
+    assert len(build_incidents(scored_batch(early + second, scores)).incidents) == 1
+    lone = second[:1]
+    assert len(build_incidents(scored_batch(first + lone, scores)).incidents) == 1
+    onward = intrusion("y", 380, ["collection", "exfiltration"])
+    assert len(build_incidents(scored_batch(first + onward, scores)).incidents) == 1
+
+
 def test_knob_min_group_size(small_training, small_alerts):
     alerts = tenant_subset(small_alerts[0], 2)
     scorer = Scorer(small_training.model)
@@ -273,6 +306,9 @@ def test_config_from_toml_and_errors(tmp_path):
         IncidentConfig.from_dict({"exclude_patterns": [[]]})
     with pytest.raises(ConfigError, match="unknown key"):
         IncidentConfig.from_dict({"treshold": 0.5})
+    with pytest.raises(ConfigError, match="incidents.restart_gap: expected a number of "
+                                          "seconds >= 0"):
+        IncidentConfig.from_dict({"restart_gap": -1})
     bad = tmp_path / "bad.toml"
     bad.write_text("[incidents]\nrelated_window = -1\n")
     with pytest.raises(ConfigError, match="bad.toml: incidents.related_window"):
