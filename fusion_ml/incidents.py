@@ -279,13 +279,14 @@ def _split_restarts(frame: pd.DataFrame, chain: pd.DataFrame, score_of: dict[str
     """Chains cut where the kill chain starts over (see the module docstring); a later part
     is keyed ``<group_id>#<n>`` and scores as its group."""
     times = timestamps_us(frame["timestamp"])
+    alert_ids = frame["alert_id"].to_numpy().astype(str)
     gap = int(config.restart_gap * 1e6)
     tactics = frame["tactics"].to_numpy()
     keys = chain["group_id"].to_numpy(dtype=object).copy()
     score_of = dict(score_of)
     for group_id, index in chain.groupby("group_id", sort=False).indices.items():
         rows = chain["row"].to_numpy()[index]
-        order = np.lexsort((rows, times[rows]))
+        order = np.lexsort((alert_ids[rows], times[rows]))  # the incident's alert order
         stages = [[TACTIC_INDEX[t] for t in _list(tactics[row]) if t in TACTIC_INDEX]
                   for row in rows[order]]
         part, start, reached = 0, 0, -1
