@@ -283,22 +283,23 @@ def _split_restarts(frame: pd.DataFrame, chain: pd.DataFrame, score_of: dict[str
     gap = int(config.restart_gap * 1e6)
     tactics = frame["tactics"].to_numpy()
     keys = chain["group_id"].to_numpy(dtype=object).copy()
+    chain_rows = chain["row"].to_numpy()
     score_of = dict(score_of)
     for group_id, index in chain.groupby("group_id", sort=False).indices.items():
-        rows = chain["row"].to_numpy()[index]
-        order = np.lexsort((alert_ids[rows], times[rows]))  # the incident's alert order
-        stages = [[TACTIC_INDEX[t] for t in _list(tactics[row]) if t in TACTIC_INDEX]
-                  for row in rows[order]]
+        rows = chain_rows[index]
+        index = index[np.lexsort((alert_ids[rows], times[rows]))]  # the incident's order
+        rows = chain_rows[index]
         part, start, reached = 0, 0, -1
-        for i, row in enumerate(rows[order]):
-            if (reached >= RESTART_AFTER and stages[i] and min(stages[i]) <= RESTART_AT
-                    and times[row] - times[rows[order[i - 1]]] >= gap
+        for i, row in enumerate(rows):
+            stages = [TACTIC_INDEX[t] for t in _list(tactics[row]) if t in TACTIC_INDEX]
+            if (reached >= RESTART_AFTER and stages and min(stages) <= RESTART_AT
+                    and times[row] - times[rows[i - 1]] >= gap
                     and i - start >= 2 and len(rows) - i >= 2):
                 part, start, reached = part + 1, i, -1
                 score_of[f"{group_id}#{part}"] = score_of[group_id]
-            reached = max([reached, *stages[i]])
+            reached = max([reached, *stages])
             if part:
-                keys[index[order[i]]] = f"{group_id}#{part}"
+                keys[index[i]] = f"{group_id}#{part}"
     return chain.assign(group_id=keys), score_of
 
 
