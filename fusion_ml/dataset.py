@@ -17,8 +17,15 @@ matter and a bag of alert types cannot solve the task:
 * ``single-step``: the alerts of one campaign step mixed into an unrelated benign group of
   the same tenant.
 
-An example's ``group_id`` is the group's id, with ``~reordered`` / ``~single-step`` appended
-for hard negatives.
+A reordered negative starts at the campaign's latest stage, so on its own it teaches a
+shortcut: "a group that starts late in the kill chain is benign". Real detections often start
+late, when the first steps raised nothing. The training split therefore also gets
+**late-start positives** (:func:`late_starts`): every positive with a step to spare, without
+the alerts of its first step; it still covers ``min_steps`` steps, in order, so only the order
+tells it from its reordered twin.
+
+An example's ``group_id`` is the group's id, with ``~reordered`` / ``~single-step`` /
+``~late-start`` appended for the derived examples.
 """
 
 from __future__ import annotations
@@ -201,8 +208,7 @@ def hard_negatives(examples: Examples, spec: LabelSpec | None = None,
         return Examples(examples.alerts.iloc[:0].copy(), labels.iloc[:0].copy())
     alerts = examples.alerts
     campaign = _campaign_ids(alerts, spec).to_numpy(dtype=object, na_value=None)
-    step = (alerts[spec.step_column] if spec.step_column and spec.step_column in alerts.columns
-            else alerts["alert_type"]).astype("string").to_numpy(dtype=object, na_value=None)
+    step = _steps(alerts, spec)
     benign_ids = labels.loc[(labels["label"] == 0) & labels["kind"].isin(["benign"])
                             & (labels["size"] >= 2), ["group_id", "tenant_id"]]
     benign_by_tenant = {t: g.to_numpy() for t, g in benign_ids.groupby("tenant_id")["group_id"]}
@@ -240,9 +246,46 @@ def hard_negatives(examples: Examples, spec: LabelSpec | None = None,
                     pd.DataFrame(new_labels, columns=list(EXAMPLE_COLUMNS)))
 
 
-def _label_row(row, group_id: str, kind: str, size: int) -> dict[str, object]:
-    return {"group_id": group_id, "tenant_id": row.tenant_id, "label": np.int8(0), "kind": kind,
-            "campaign_id": row.campaign_id, "playbook": row.playbook, "size": size}
+def late_starts(examples: Examples, spec: LabelSpec | None = None) -> Examples:
+    """One ``late-start`` positive per positive example whose campaign covers more than
+    ``min_steps`` steps: the group without the campaign alerts of its earliest step (the step
+    of its first campaign alert), bystanders kept (see the module docstring)."""
+    spec = spec or LabelSpec()
+    labels = examples.labels
+    positives = labels[labels["label"] == 1]
+    alerts = examples.alerts
+    campaign = _campaign_ids(alerts, spec).to_numpy(dtype=object, na_value=None)
+    step = _steps(alerts, spec)
+    by_group = alerts.groupby("group_id", sort=False).indices
+    new_alerts, new_labels = [], []
+    for row in positives.itertuples(index=False):
+        idx = by_group[row.group_id]  # in time order (Examples keep alerts sorted)
+        mine = idx[campaign[idx] == row.campaign_id]
+        first = step[mine[0]]
+        rest = pd.unique(step[mine][step[mine] != first])
+        if len(rest) < spec.min_steps:
+            continue
+        kept = idx[~((campaign[idx] == row.campaign_id) & (step[idx] == first))]
+        example_id = f"{row.group_id}~late-start"
+        new_alerts.append(alerts.iloc[kept].assign(group_id=example_id))
+        new_labels.append(_label_row(row, example_id, "late-start", len(kept), label=1))
+    if not new_alerts:
+        return Examples(alerts.iloc[:0].copy(), labels.iloc[:0].copy())
+    return Examples(_sort(pd.concat(new_alerts, ignore_index=True)),
+                    pd.DataFrame(new_labels, columns=list(EXAMPLE_COLUMNS)))
+
+
+def _steps(alerts: pd.DataFrame, spec: LabelSpec) -> np.ndarray:
+    """Per alert: its campaign step (the alert type without a step column), as objects."""
+    column = (alerts[spec.step_column] if spec.step_column and spec.step_column in alerts.columns
+              else alerts["alert_type"])
+    return column.astype("string").to_numpy(dtype=object, na_value=None)
+
+
+def _label_row(row, group_id: str, kind: str, size: int, label: int = 0) -> dict[str, object]:
+    return {"group_id": group_id, "tenant_id": row.tenant_id, "label": np.int8(label),
+            "kind": kind, "campaign_id": row.campaign_id, "playbook": row.playbook,
+            "size": size}
 
 
 @dataclass(frozen=True)
@@ -254,6 +297,9 @@ class SplitConfig:
     validation_share: float = 0.15
     seed: int = 0
     min_size: int = 2
+    late_starts: bool = True
+    """Add :func:`late_starts` positives to the training split (never to validation or
+    test, which keep the groups as they came)."""
 
     def validate(self) -> SplitConfig:
         """Check every parameter; returns ``self``."""
@@ -296,7 +342,8 @@ def split_tenants(tenants: list[str] | np.ndarray, config: SplitConfig) -> dict[
 def build_splits(groups: pd.DataFrame, spec: LabelSpec | None = None,
                  config: SplitConfig | None = None) -> dict[str, Examples]:
     """Label ``groups``, keep groups of at least ``min_size`` alerts, split by tenant
-    (``train``, ``validation``, ``test``) and add each split's hard negatives."""
+    (``train``, ``validation``, ``test``) and add each split's hard negatives (and the
+    training split's late-start positives, see ``SplitConfig.late_starts``)."""
     spec = spec or LabelSpec()
     config = (config or SplitConfig()).validate()
     examples = label_groups(groups, spec)
@@ -306,6 +353,8 @@ def build_splits(groups: pd.DataFrame, spec: LabelSpec | None = None,
     for name, members in tenants.items():
         part = examples.subset(labels.loc[labels["tenant_id"].isin(members), "group_id"])
         out[name] = part.concat(hard_negatives(part, spec, seed=config.seed))
+        if name == "train" and config.late_starts:
+            out[name] = out[name].concat(late_starts(part, spec))
     return out
 
 

@@ -16,6 +16,7 @@ from fusion_ml.dataset import (
     build_splits,
     hard_negatives,
     label_groups,
+    late_starts,
     playbook_test,
     split_tenants,
     without_playbooks,
@@ -118,6 +119,26 @@ def test_hard_negatives(groups):
     assert set(mixed.loc[mixed["campaign_id"].isna(), "alert_id"]) == {"gd-0", "gd-1", "gd-2"}
 
 
+def test_late_starts_drop_the_first_step_and_keep_the_rest(groups):
+    three_steps = frame(groups.to_dict("records") + [
+        alert("ga", 3, campaign="c1", step=2, playbook="pb1", scenario="attack",
+              alert_type="Impact", tactics=("impact",), minutes=20)])
+    late = late_starts(label_groups(three_steps))
+    assert late.labels[["group_id", "label", "kind", "campaign_id", "size"]].to_dict("records") \
+        == [{"group_id": "ga~late-start", "label": 1, "kind": "late-start", "campaign_id": "c1",
+             "size": 3}]
+    # the first step (Phish) is gone; the bystander and the later steps stay, in time order
+    assert late.alerts["alert_id"].tolist() == ["ga-1", "ga-2", "ga-3"]
+    assert late.alerts["group_id"].unique().tolist() == ["ga~late-start"]
+    # two steps only: dropping one would leave a single step, no longer a progression
+    assert len(late_starts(label_groups(groups))) == 0
+    # with min_steps 1 a positive of two steps has one to spare, one of a single step has not
+    one = LabelSpec(min_steps=1)
+    late = late_starts(label_groups(groups, one), one)
+    assert late.labels["group_id"].tolist() == ["ga~late-start"]
+    assert late.alerts["alert_id"].tolist() == ["ga-1", "ga-2"]
+
+
 def test_split_tenants_is_disjoint_and_seeded():
     tenants = [f"t{i:02d}" for i in range(20)]
     config = SplitConfig(test_share=0.25, validation_share=0.15, seed=7)
@@ -164,3 +185,9 @@ def test_build_splits_and_playbook_holdout(small_groups):
     positives = test.labels[test.labels["label"] == 1]
     assert set(positives["playbook"]) <= set(held)
     assert (test.labels["label"] == 0).sum() == (splits["test"].labels["label"] == 0).sum()
+    kinds = {k: set(v.labels["kind"]) for k, v in splits.items()}
+    assert "late-start" in kinds["train"]
+    assert "late-start" not in kinds["validation"] | kinds["test"]
+    plain = build_splits(small_groups, config=SplitConfig(late_starts=False))
+    assert "late-start" not in set(plain["train"].labels["kind"])
+    assert len(plain["train"]) < len(splits["train"])
