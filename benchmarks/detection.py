@@ -15,11 +15,12 @@ The first row uses the model's incident threshold (the lowest score reaching val
 precision 0.95, as the incident builder does by default); a sweep over fixed group score
 thresholds follows. A figure of the sweep goes to ``--out``. With ``--model-seeds 0,1,2`` a
 model is trained per seed on the same split and the default-threshold figures are summarized
-across seeds (how much of a difference is the training seed's).
+across seeds (how much of a difference is the training seed's); ``--split-seed`` draws other
+test tenants (default 0, the demo's split).
 
     .venv/bin/python benchmarks/detection.py [--tenants 300 --days 30 --seed 42]
                                              [--attack-rate 4] [--model-seeds 0]
-                                             [--out data/out/bench]
+                                             [--split-seed 0] [--out data/out/bench]
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ SWEEP = (0.3, 0.5, 0.7, 0.8, 0.9)
 
 
 def run(tenants: int, days: int, seed: int, attack_rate: float, out: Path,
-        window_hours: float = 6.0, model_seeds: tuple[int, ...] = (0,)) -> dict:
+        window_hours: float = 6.0, model_seeds: tuple[int, ...] = (0,),
+        split_seed: int = 0) -> dict:
     """Simulate, train (once per model seed), detect on the test tenants; returns the figures
     per model seed."""
     out.mkdir(parents=True, exist_ok=True)
@@ -63,7 +65,7 @@ def run(tenants: int, days: int, seed: int, attack_rate: float, out: Path,
     per_seed = {}
     for model_seed in model_seeds:
         print(f"training (model seed {model_seed}) ...", flush=True)
-        per_seed[model_seed] = _detect(alerts, groups, grouping, model_seed)
+        per_seed[model_seed] = _detect(alerts, groups, grouping, model_seed, split_seed)
     (out / "detection.json").write_text(json.dumps(per_seed, indent=1))
     _plot(per_seed[model_seeds[0]], out / "detection.png")
     if len(model_seeds) > 1:
@@ -78,11 +80,12 @@ def run(tenants: int, days: int, seed: int, attack_rate: float, out: Path,
 
 
 def _detect(alerts: pd.DataFrame, groups: pd.DataFrame, grouping: GroupingConfig,
-            model_seed: int) -> dict:
-    """Train with ``model_seed`` and build incidents on the test tenants at each threshold."""
+            model_seed: int, split_seed: int = 0) -> dict:
+    """Train with ``model_seed`` on the tenant split drawn with ``split_seed`` and build
+    incidents on the test tenants at each threshold."""
     config = TrainingConfig()
-    config = dataclasses.replace(config, model=dataclasses.replace(config.model,
-                                                                   seed=model_seed))
+    config = dataclasses.replace(config, model=dataclasses.replace(config.model, seed=model_seed),
+                                 split=dataclasses.replace(config.split, seed=split_seed))
     result = train_and_evaluate(groups, config)
     test_tenants = sorted(result.splits["test"].labels["tenant_id"].astype(str).unique())
     test = alerts[alerts["tenant_id"].isin(test_tenants)].reset_index(drop=True)
@@ -149,10 +152,13 @@ def main() -> None:
                         help="Grouping window for training and scoring.")
     parser.add_argument("--model-seeds", default="0",
                         help="Comma-separated model seeds, one model each (same split).")
+    parser.add_argument("--split-seed", type=int, default=0,
+                        help="Seed of the tenant split (which tenants are held out).")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     seeds = tuple(int(s) for s in args.model_seeds.split(","))
-    run(args.tenants, args.days, args.seed, args.attack_rate, args.out, args.window_hours, seeds)
+    run(args.tenants, args.days, args.seed, args.attack_rate, args.out, args.window_hours, seeds,
+        args.split_seed)
 
 
 if __name__ == "__main__":
