@@ -207,12 +207,10 @@ def hard_negatives(examples: Examples, spec: LabelSpec | None = None,
     if positives.empty:
         return Examples(examples.alerts.iloc[:0].copy(), labels.iloc[:0].copy())
     alerts = examples.alerts
-    campaign = _campaign_ids(alerts, spec).to_numpy(dtype=object, na_value=None)
-    step = _steps(alerts, spec)
+    campaign, step, by_group = _campaign_index(examples, spec)
     benign_ids = labels.loc[(labels["label"] == 0) & labels["kind"].isin(["benign"])
                             & (labels["size"] >= 2), ["group_id", "tenant_id"]]
     benign_by_tenant = {t: g.to_numpy() for t, g in benign_ids.groupby("tenant_id")["group_id"]}
-    by_group = alerts.groupby("group_id", sort=False).indices
     new_alerts, new_labels = [], []
     for row in positives.itertuples(index=False):
         idx = by_group[row.group_id]
@@ -240,10 +238,7 @@ def hard_negatives(examples: Examples, spec: LabelSpec | None = None,
         example_id = f"{row.group_id}~single-step"
         new_alerts.append(mixed.assign(group_id=example_id))
         new_labels.append(_label_row(row, example_id, "single-step", len(mixed)))
-    if not new_alerts:
-        return Examples(alerts.iloc[:0].copy(), labels.iloc[:0].copy())
-    return Examples(_sort(pd.concat(new_alerts, ignore_index=True)),
-                    pd.DataFrame(new_labels, columns=list(EXAMPLE_COLUMNS)))
+    return _derived(examples, new_alerts, new_labels)
 
 
 def late_starts(examples: Examples, spec: LabelSpec | None = None) -> Examples:
@@ -254,32 +249,40 @@ def late_starts(examples: Examples, spec: LabelSpec | None = None) -> Examples:
     labels = examples.labels
     positives = labels[labels["label"] == 1]
     alerts = examples.alerts
-    campaign = _campaign_ids(alerts, spec).to_numpy(dtype=object, na_value=None)
-    step = _steps(alerts, spec)
-    by_group = alerts.groupby("group_id", sort=False).indices
+    campaign, step, by_group = _campaign_index(examples, spec)
     new_alerts, new_labels = [], []
     for row in positives.itertuples(index=False):
         idx = by_group[row.group_id]  # in time order (Examples keep alerts sorted)
-        mine = idx[campaign[idx] == row.campaign_id]
-        first = step[mine[0]]
-        rest = pd.unique(step[mine][step[mine] != first])
-        if len(rest) < spec.min_steps:
+        in_campaign = campaign[idx] == row.campaign_id
+        first = step[idx[in_campaign][0]]
+        if len(pd.unique(step[idx[in_campaign & (step[idx] != first)]])) < spec.min_steps:
             continue
-        kept = idx[~((campaign[idx] == row.campaign_id) & (step[idx] == first))]
+        kept = idx[~(in_campaign & (step[idx] == first))]
         example_id = f"{row.group_id}~late-start"
         new_alerts.append(alerts.iloc[kept].assign(group_id=example_id))
         new_labels.append(_label_row(row, example_id, "late-start", len(kept), label=1))
-    if not new_alerts:
-        return Examples(alerts.iloc[:0].copy(), labels.iloc[:0].copy())
-    return Examples(_sort(pd.concat(new_alerts, ignore_index=True)),
-                    pd.DataFrame(new_labels, columns=list(EXAMPLE_COLUMNS)))
+    return _derived(examples, new_alerts, new_labels)
 
 
-def _steps(alerts: pd.DataFrame, spec: LabelSpec) -> np.ndarray:
-    """Per alert: its campaign step (the alert type without a step column), as objects."""
+def _campaign_index(examples: Examples, spec: LabelSpec
+                    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Per alert its campaign id and its step (the alert type without a step column), both
+    as objects, and the positions of each example's alerts."""
+    alerts = examples.alerts
+    campaign = _campaign_ids(alerts, spec).to_numpy(dtype=object, na_value=None)
     column = (alerts[spec.step_column] if spec.step_column and spec.step_column in alerts.columns
               else alerts["alert_type"])
-    return column.astype("string").to_numpy(dtype=object, na_value=None)
+    step = column.astype("string").to_numpy(dtype=object, na_value=None)
+    return campaign, step, alerts.groupby("group_id", sort=False).indices
+
+
+def _derived(examples: Examples, new_alerts: list[pd.DataFrame],
+             new_labels: list[dict[str, object]]) -> Examples:
+    """Examples built from ``examples`` (empty, with its columns, when none were built)."""
+    if not new_alerts:
+        return Examples(examples.alerts.iloc[:0].copy(), examples.labels.iloc[:0].copy())
+    return Examples(_sort(pd.concat(new_alerts, ignore_index=True)),
+                    pd.DataFrame(new_labels, columns=list(EXAMPLE_COLUMNS)))
 
 
 def _label_row(row, group_id: str, kind: str, size: int, label: int = 0) -> dict[str, object]:
