@@ -245,9 +245,28 @@ def _group_ids(chunk: np.ndarray, alert_ids: np.ndarray, tenants: dict[int, str]
     ids = {}
     for members in np.split(order, bounds):
         number = int(chunk[members[0]])
-        text = tenants[number] + "\n" + "\n".join(alert_ids[members].tolist())
-        ids[number] = "g-" + hashlib.sha256(text.encode()).hexdigest()[:20]
+        ids[number] = stable_group_id(tenants[number], alert_ids[members].tolist())
     return ids
+
+
+def stable_group_id(tenant: str, alert_ids: list[str]) -> str:
+    """``g-<sha256 of the tenant and the sorted member alert ids>``: the same members give the
+    same id."""
+    text = tenant + "\n" + "\n".join(sorted(alert_ids))
+    return "g-" + hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def entity_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per distinct (alert row, entity): ``row`` (position in ``frame``), ``type``,
+    ``value``, ``tenant``."""
+    values = arrow_array(frame["entities"], pa.list_(ENTITY_STRUCT))
+    parents = values.value_parent_indices().to_numpy()
+    flat = values.flatten()
+    table = pd.DataFrame({"row": parents,
+                          "type": flat.field("type").to_numpy(zero_copy_only=False),
+                          "value": flat.field("value").to_numpy(zero_copy_only=False)})
+    table["tenant"] = frame["tenant_id"].to_numpy()[parents]
+    return table.drop_duplicates(["row", "type", "value"])
 
 
 def group_summary(groups: pd.DataFrame) -> pd.DataFrame:

@@ -8,6 +8,7 @@ Read from a dict or from the ``[incidents]`` table of a TOML file::
     max_size = 50                   # most alerts in an incident's chain
     min_group_size = 2              # smaller groups are not scored (related signals only)
     related_window = 86400          # seconds around an incident to look for related alerts
+    fragment_window = 21600         # neighbouring groups this close are scored together
     merge_window = 259200           # chains sharing an entity this close make one incident
     restart_gap = 14400             # a chain that starts the kill chain over after this gap splits
     max_related = 50                # most related alerts / signals per incident
@@ -51,6 +52,11 @@ class IncidentConfig:
     """Seconds before the first / after the last chain alert searched for related alerts."""
     max_related: int = 50
     """Most related alerts and signals listed per incident (closest in time first)."""
+    fragment_window: float = 21_600.0
+    """Two groups of a tenant that share an entity and follow each other within this many
+    seconds, one of them holding an attack alert and one below the threshold, are scored
+    together and merged when the model scores the union higher (0: never; see
+    :mod:`fusion_ml.fragments`)."""
     merge_window: float = 0.0
     """Chains of one tenant that share an entity and come within this many seconds of each
     other make one incident (default 0: one incident per group; see the README for its
@@ -76,7 +82,7 @@ class IncidentConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < (
                     2 if name == "max_size" else 1):
                 raise _error(name, f"an int >= {2 if name == 'max_size' else 1}", value)
-        for name in ("related_window", "merge_window", "restart_gap"):
+        for name in ("related_window", "fragment_window", "merge_window", "restart_gap"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise _error(name, "a number of seconds >= 0", value)
@@ -129,7 +135,8 @@ class IncidentConfig:
             values["exclude_providers"] = tuple(providers)
         if "severity_overrides" in values and isinstance(values["severity_overrides"], Mapping):
             values["severity_overrides"] = dict(values["severity_overrides"])
-        for name in ("related_window", "merge_window", "restart_gap", "threshold",
+        for name in ("related_window", "fragment_window", "merge_window", "restart_gap",
+                     "threshold",
                      "alert_threshold"):
             if isinstance(values.get(name), int) and not isinstance(values[name], bool):
                 values[name] = float(values[name])

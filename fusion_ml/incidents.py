@@ -5,8 +5,10 @@
     store = IncidentStore("state/")                     # across batches
     batch = store.update(alerts, scorer, config)
 
-**Which alerts form an incident.** A group whose score is at or above ``threshold`` (default:
-the model's ``incident_threshold_``) becomes an incident. Its *chain* is the group's alerts whose
+**Which alerts form an incident.** :func:`detect` first merges campaign fragments: neighbouring
+groups of a tenant that share an entity within ``fragment_window`` and that the model scores
+higher together (:mod:`fusion_ml.fragments`). A group whose score is at or above ``threshold``
+(default: the model's ``incident_threshold_``) becomes an incident. Its *chain* is the group's alerts whose
 per-alert attack probability (``alert_score``) is at least ``alert_threshold``; when fewer
 than two pass, the two best by ``alert_score`` (then contribution) are taken; at most
 ``max_size`` alerts (the best) are kept. Candidate groups also hold benign alerts that merely
@@ -46,13 +48,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from fusion_ml.attack import KILL_CHAIN, TACTIC_INDEX
 from fusion_ml.errors import ConfigError, SchemaError
-from fusion_ml.grouping import GroupingConfig
+from fusion_ml.grouping import GroupingConfig, entity_table
 from fusion_ml.incident_config import IncidentConfig
-from fusion_ml.schema import ENTITY_STRUCT, SEVERITIES, arrow_array, timestamps_us
+from fusion_ml.schema import SEVERITIES, timestamps_us
 
 if TYPE_CHECKING:  # pragma: no cover
     from fusion_ml.mining.catalog import PatternCatalog
@@ -199,8 +200,12 @@ def detect(alerts: pd.DataFrame, scorer: Scorer, config: IncidentConfig | None =
 
 def _detect_prepared(frame: pd.DataFrame, scorer: Scorer, config: IncidentConfig,
                      catalog: PatternCatalog | None) -> IncidentBatch:
-    """Group, score and build incidents from alerts :func:`prepare_alerts` already prepared."""
-    scored = scorer.score(frame, min_group_size=config.min_group_size)
+    """Group, score, merge fragments and build incidents from alerts :func:`prepare_alerts`
+    already prepared."""
+    from fusion_ml.fragments import merge_fragments
+
+    scored = merge_fragments(scorer.score(frame, min_group_size=config.min_group_size),
+                             scorer.model, config)
     return build_incidents(scored, config, catalog=catalog,
                            transitions=getattr(scorer.model.encoder_, "transitions_", None))
 
@@ -223,7 +228,8 @@ def build_incidents(scored: ScoredBatch, config: IncidentConfig | None = None,
     groups = scored.groups
     stats: dict[str, Any] = {"alerts": len(frame), "groups": len(groups),
                              "scored_groups": int(groups["score"].notna().sum()),
-                             "threshold": float(threshold)}
+                             "threshold": float(threshold),
+                             "merged_groups": scored.merged_groups}
     chosen = groups[groups["score"] >= threshold]
     if chosen.empty or frame.empty:
         stats.update(incidents=0, excluded_incidents=0)
@@ -233,7 +239,7 @@ def build_incidents(scored: ScoredBatch, config: IncidentConfig | None = None,
     if config.restart_gap > 0:
         chain, score_of = _split_restarts(frame, chain, score_of, config)
     rules = _RuleIndex(catalog, transitions)
-    usable = _usable(frame, _entity_table(frame))
+    usable = _usable(frame, entity_table(frame))
     if config.merge_window > 0:
         chain, score_of = _merge_chains(frame, chain, usable, score_of, config)
     related = _related(frame, chain, usable, config)
@@ -314,18 +320,6 @@ def _ranked(chain: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     chain = chain.sort_values(["group_id", "alert_score", "contribution", "alert_id"],
                               ascending=[True, False, False, True], kind="stable")
     return chain, chain.groupby("group_id", sort=False).cumcount().to_numpy()
-
-
-def _entity_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per (alert row, entity): ``row``, ``tenant``, ``type``, ``value``."""
-    values = arrow_array(frame["entities"], pa.list_(ENTITY_STRUCT))
-    parents = values.value_parent_indices().to_numpy()
-    flat = values.flatten()
-    table = pd.DataFrame({"row": parents,
-                          "type": flat.field("type").to_numpy(zero_copy_only=False),
-                          "value": flat.field("value").to_numpy(zero_copy_only=False)})
-    table["tenant"] = frame["tenant_id"].to_numpy()[parents]
-    return table.drop_duplicates(["row", "type", "value"])
 
 
 def _usable(frame: pd.DataFrame, entities: pd.DataFrame) -> pd.DataFrame:

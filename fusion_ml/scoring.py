@@ -35,12 +35,15 @@ class ScoredBatch:
 
     ``alerts``: the grouped alerts (``group_id``, ``group_size``, ``is_signal``) with
     :data:`SCORE_COLUMNS`; ``groups``: one row per group with :data:`GROUP_COLUMNS` (``score``
-    NaN for groups below the minimum size); ``threshold``: the model's decision threshold.
+    NaN for groups below the minimum size); ``threshold``: the model's decision threshold;
+    ``merged_groups``: merges of neighbouring fragments
+    (:func:`fusion_ml.fragments.merge_fragments`) behind these groups.
     """
 
     alerts: pd.DataFrame
     groups: pd.DataFrame
     threshold: float
+    merged_groups: int = 0
 
 
 class Scorer:
@@ -105,10 +108,15 @@ class Scorer:
                 values = frame[column].to_numpy(copy=True)
                 values[rows] = per_alert[column].to_numpy(dtype=float)
                 frame[column] = values
-        groups = frame.groupby("group_id", sort=False).agg(
-            tenant_id=("tenant_id", "first"), size=("alert_id", "size"),
-            first_seen=("timestamp", "min"), last_seen=("timestamp", "max"))
-        groups["score"] = scores.reindex(groups.index).astype(float).to_numpy()
-        groups = groups.reset_index()[list(GROUP_COLUMNS)]
-        groups["group_id"] = groups["group_id"].astype(str)
-        return ScoredBatch(frame, groups, self.threshold)
+        return ScoredBatch(frame, group_table(frame, scores.to_dict()), self.threshold)
+
+
+def group_table(alerts: pd.DataFrame, scores: dict[str, float]) -> pd.DataFrame:
+    """One row per group of ``alerts`` with :data:`GROUP_COLUMNS`; ``score`` from ``scores``
+    (by group id; NaN for groups not in it)."""
+    groups = alerts.groupby("group_id", sort=False).agg(
+        tenant_id=("tenant_id", "first"), size=("alert_id", "size"),
+        first_seen=("timestamp", "min"), last_seen=("timestamp", "max")).reset_index()
+    groups["group_id"] = groups["group_id"].astype(str)
+    groups["score"] = groups["group_id"].map(scores).astype(float)
+    return groups[list(GROUP_COLUMNS)]
