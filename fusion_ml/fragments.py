@@ -54,18 +54,18 @@ link nothing."""
 MIN_COMMON_ALERTS = GroupingConfig.common_min_alerts
 
 
-def merge_fragments(scored: ScoredBatch, model: SequenceModel, config: IncidentConfig | None = None
-                    ) -> ScoredBatch:
+def merge_fragments(scored: ScoredBatch, model: SequenceModel,
+                    config: IncidentConfig | None = None) -> ScoredBatch:
     """``scored`` with neighbouring fragments that the model scores better together merged
     (see the module docstring); ``scored`` itself is not modified. ``model`` is the
     :class:`~fusion_ml.nn.SequenceModel` that scored the batch (anything with its
-    ``explain``); the threshold is
-    ``config.threshold`` or the batch's. ``merged_groups`` of the result counts the merges."""
+    ``explain``); the threshold is ``config.threshold`` or the batch's. ``merged_groups`` of
+    the result counts the merges."""
     config = (config or IncidentConfig()).validate()
     if config.fragment_window <= 0 or scored.alerts.empty:
         return scored
     threshold = scored.threshold if config.threshold is None else config.threshold
-    frame = scored.alerts.copy()
+    frame = scored.alerts.reset_index(drop=True)  # a copy: rows are positions below
     frame["group_id"] = frame["group_id"].astype(str)
     score = scored.groups.set_index("group_id")["score"].astype(float).to_dict()
     entities = _linking_entities(frame, config)
@@ -197,10 +197,10 @@ def _apply(frame: pd.DataFrame, score: dict[str, float], accepted: pd.DataFrame,
     rename: dict[str, str] = {}
     score = dict(score)
     for a, b, value in zip(accepted["a"], accepted["b"], accepted["score"], strict=True):
-        rows = np.concatenate([members[a], members[b]])
-        merged = stable_group_id(tenants[rows[0]], alert_ids[rows].tolist())
+        joined = np.concatenate([members[a], members[b]])
+        merged = stable_group_id(tenants[joined[0]], alert_ids[joined].tolist())
         rename[a] = rename[b] = merged
-        frame.loc[rows, "group_size"] = len(rows)
+        frame.loc[joined, "group_size"] = len(joined)
         score[merged] = float(value)
         score.pop(a, None)
         score.pop(b, None)
