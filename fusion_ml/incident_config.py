@@ -136,8 +136,7 @@ class IncidentConfig:
         if "severity_overrides" in values and isinstance(values["severity_overrides"], Mapping):
             values["severity_overrides"] = dict(values["severity_overrides"])
         for name in ("related_window", "fragment_window", "merge_window", "restart_gap",
-                     "threshold",
-                     "alert_threshold"):
+                     "threshold", "alert_threshold"):
             if isinstance(values.get(name), int) and not isinstance(values[name], bool):
                 values[name] = float(values[name])
         return cls(**values).validate()

@@ -8,16 +8,16 @@
 **Which alerts form an incident.** :func:`detect` first merges campaign fragments: neighbouring
 groups of a tenant that share an entity within ``fragment_window`` and that the model scores
 higher together (:mod:`fusion_ml.fragments`). A group whose score is at or above ``threshold``
-(default: the model's ``incident_threshold_``) becomes an incident. Its *chain* is the group's alerts whose
-per-alert attack probability (``alert_score``) is at least ``alert_threshold``; when fewer
-than two pass, the two best by ``alert_score`` (then contribution) are taken; at most
-``max_size`` alerts (the best) are kept. Candidate groups also hold benign alerts that merely
-share an entity; keeping them out of the chain keeps incidents pure. A chain that reached
-lateral movement or later and, after a quiet gap of at least ``restart_gap``, goes on with an
-alert no later in the kill chain than initial access is a second intrusion on the same
+(default: the model's ``incident_threshold_``) becomes an incident. Its *chain* is the group's
+alerts whose per-alert attack probability (``alert_score``) is at least ``alert_threshold``;
+when fewer than two pass, the two best by ``alert_score`` (then contribution) are taken; at
+most ``max_size`` alerts (the best) are kept. Candidate groups also hold benign alerts that
+merely share an entity; keeping them out of the chain keeps incidents pure. A chain that
+reached lateral movement or later and, after a quiet gap of at least ``restart_gap``, goes on
+with an alert no later in the kill chain than initial access is a second intrusion on the same
 entities: it is split there into two incidents (each of at least two alerts, both with the
-group's score). The other alerts that share
-an entity with the chain within ``related_window`` (in the group or not) are listed as
+group's score). The other alerts that share an entity with the chain within
+``related_window`` (in the group or not) are listed as
 ``related_alerts`` / ``related_signals`` (low-fidelity).
 
 **Stable id.** ``inc-`` + SHA-256 of the tenant and the earliest chain alert
@@ -157,8 +157,8 @@ class Incident:
 @dataclass
 class IncidentBatch:
     """Incidents built from one batch, and counts: ``alerts`` (after exclusions),
-    ``excluded_provider_alerts``, ``groups``, ``scored_groups``, ``incidents``,
-    ``excluded_incidents``, ``threshold``."""
+    ``excluded_provider_alerts``, ``groups``, ``scored_groups``, ``merged_groups`` (fragment
+    merges), ``incidents``, ``excluded_incidents``, ``threshold``."""
 
     incidents: list[Incident]
     stats: dict[str, Any] = field(default_factory=dict)
