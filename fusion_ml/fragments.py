@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from fusion_ml.grouping import GroupingConfig, entity_table, stable_group_id
+from fusion_ml.grouping import GroupingConfig, entity_table, stable_group_id, without_common
 from fusion_ml.incident_config import IncidentConfig
 from fusion_ml.schema import timestamps_us
 from fusion_ml.scoring import SCORE_COLUMNS, ScoredBatch, group_table
@@ -74,7 +74,8 @@ def merge_fragments(scored: ScoredBatch, model: SequenceModel,
         pairs = _neighbours(frame, entities, score, threshold, config)
         if pairs.empty:
             break
-        union, rows = _unions(frame, pairs)
+        members = _members(frame, set(pairs["a"]) | set(pairs["b"]))
+        union, rows = _unions(frame, pairs, members)
         union_scores, per_alert = model.explain(union)
         pairs["score"] = union_scores.reindex(pairs["union"]).to_numpy(dtype=float)
         better = pairs["score"] >= threshold
@@ -83,7 +84,7 @@ def merge_fragments(scored: ScoredBatch, model: SequenceModel,
         if accepted.empty:
             break
         merges += len(accepted)
-        frame, score = _apply(frame, score, accepted, per_alert, rows)
+        score = _apply(frame, score, accepted, per_alert, rows, members)
     if not merges:
         return scored
     frame["group_id"] = frame["group_id"].astype("string")
@@ -110,11 +111,8 @@ def _linking_entities(frame: pd.DataFrame, config: IncidentConfig) -> pd.DataFra
     if not len(rows):
         return pd.DataFrame(columns=["row", "type", "value", "tenant", "t"])
     part = frame.iloc[rows]
-    entities = entity_table(part)
-    per_key = entities.groupby(["tenant", "type", "value"], sort=False)["row"].transform("size")
-    per_tenant = entities["tenant"].map(part["tenant_id"].value_counts())
-    common = (per_key > MAX_ENTITY_SHARE * per_tenant) & (per_key >= MIN_COMMON_ALERTS)
-    entities = entities[~common.to_numpy()]
+    entities = without_common(entity_table(part), part["tenant_id"], MAX_ENTITY_SHARE,
+                              MIN_COMMON_ALERTS).copy()
     entities["row"] = rows[entities["row"].to_numpy()]
     entities["t"] = timestamps_us(frame["timestamp"])[entities["row"].to_numpy()]
     return entities
@@ -148,10 +146,10 @@ def _neighbours(frame: pd.DataFrame, entities: pd.DataFrame, score: dict[str, fl
     return pairs[keep].reset_index(drop=True)
 
 
-def _unions(frame: pd.DataFrame, pairs: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-    """The alerts of each pair's two groups under the group id ``union`` (``u<n>``, added to
-    ``pairs``), and each union row's row in ``frame``."""
-    members = _members(frame, set(pairs["a"]) | set(pairs["b"]))
+def _unions(frame: pd.DataFrame, pairs: pd.DataFrame, members: dict[str, np.ndarray]
+            ) -> tuple[pd.DataFrame, np.ndarray]:
+    """The alerts of each pair's two groups (``members``: their rows) under the group id
+    ``union`` (``u<n>``, added to ``pairs``), and each union row's row in ``frame``."""
     rows = np.concatenate([np.concatenate([members[a], members[b]])
                            for a, b in zip(pairs["a"], pairs["b"], strict=True)])
     pairs["union"] = [f"u{i}" for i in range(len(pairs))]
@@ -181,17 +179,16 @@ def _disjoint(candidates: pd.DataFrame) -> pd.DataFrame:
 
 
 def _apply(frame: pd.DataFrame, score: dict[str, float], accepted: pd.DataFrame,
-           per_alert: pd.DataFrame, rows: np.ndarray) -> tuple[pd.DataFrame, dict[str, float]]:
-    """``frame`` and ``score`` with each accepted pair made one group, carrying its union's
-    score and per-alert explanation."""
-    frame = frame.copy()
+           per_alert: pd.DataFrame, rows: np.ndarray, members: dict[str, np.ndarray]
+           ) -> dict[str, float]:
+    """Make each accepted pair one group in ``frame`` (in place; ``members``: each group's
+    rows), carrying its union's score and per-alert explanation; returns the new scores."""
     explained = per_alert[per_alert["group_id"].isin(set(accepted["union"]))]
     target = rows[explained["row"].to_numpy()]
     for column in SCORE_COLUMNS:
         values = frame[column].to_numpy(dtype=float, copy=True)
         values[target] = explained[column].to_numpy(dtype=float)
         frame[column] = values
-    members = _members(frame, set(accepted["a"]) | set(accepted["b"]))
     alert_ids = frame["alert_id"].astype(str).to_numpy()
     tenants = frame["tenant_id"].astype(str).to_numpy()
     rename: dict[str, str] = {}
@@ -205,7 +202,7 @@ def _apply(frame: pd.DataFrame, score: dict[str, float], accepted: pd.DataFrame,
         score.pop(a, None)
         score.pop(b, None)
     frame["group_id"] = frame["group_id"].map(rename).fillna(frame["group_id"])
-    return frame, score
+    return score
 
 
 __all__ = ["MAX_ENTITY_SHARE", "MIN_COMMON_ALERTS", "ROUNDS", "merge_fragments"]

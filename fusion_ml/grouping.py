@@ -269,6 +269,16 @@ def entity_table(frame: pd.DataFrame) -> pd.DataFrame:
     return table.drop_duplicates(["row", "type", "value"])
 
 
+def without_common(entities: pd.DataFrame, tenant_ids: pd.Series, share: float,
+                   min_alerts: int) -> pd.DataFrame:
+    """``entities`` (as :func:`entity_table` gives, for the alerts whose ``tenant_id`` column
+    is ``tenant_ids``) without those on more than ``share`` of their tenant's alerts and on
+    at least ``min_alerts`` of them: gateways and DNS servers, which relate nothing."""
+    per_key = entities.groupby(["tenant", "type", "value"], sort=False)["row"].transform("size")
+    per_tenant = entities["tenant"].map(tenant_ids.value_counts())
+    return entities[~((per_key > share * per_tenant) & (per_key >= min_alerts)).to_numpy()]
+
+
 def group_summary(groups: pd.DataFrame) -> pd.DataFrame:
     """One row per group: ``group_id``, ``tenant_id``, ``size``, ``signals``, ``first_seen``,
     ``last_seen``, ``span_s``, ``alert_types`` (distinct)."""

@@ -51,7 +51,7 @@ import pandas as pd
 
 from fusion_ml.attack import KILL_CHAIN, TACTIC_INDEX
 from fusion_ml.errors import ConfigError, SchemaError
-from fusion_ml.grouping import GroupingConfig, entity_table
+from fusion_ml.grouping import GroupingConfig, entity_table, without_common
 from fusion_ml.incident_config import IncidentConfig
 from fusion_ml.schema import SEVERITIES, timestamps_us
 
@@ -326,10 +326,8 @@ def _usable(frame: pd.DataFrame, entities: pd.DataFrame) -> pd.DataFrame:
     """Entities without those on a large share of a tenant's alerts (gateways, DNS servers),
     which relate nothing (the grouping's default common-entity cut)."""
     common = GroupingConfig()
-    per_key = entities.groupby(["tenant", "type", "value"], sort=False)["row"].transform("size")
-    per_tenant = entities["tenant"].map(frame["tenant_id"].value_counts())
-    return entities[~((per_key > common.common_share * per_tenant)
-                      & (per_key >= common.common_min_alerts))]
+    return without_common(entities, frame["tenant_id"], common.common_share,
+                          common.common_min_alerts)
 
 
 def _merge_chains(frame: pd.DataFrame, chain: pd.DataFrame, entities: pd.DataFrame,
