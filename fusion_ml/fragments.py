@@ -87,11 +87,7 @@ def merge_fragments(scored: ScoredBatch, model: SequenceModel,
         score = _apply(frame, score, accepted, per_alert, rows, members)
     if not merges:
         return scored
-    frame["group_id"] = frame["group_id"].astype("string")
-    start = frame.groupby("group_id", sort=False)["timestamp"].transform("min")
-    frame = frame.assign(_start=start).sort_values(  # as group_alerts orders its output
-        ["tenant_id", "_start", "group_id", "timestamp", "alert_id"], kind="stable").drop(
-        columns="_start").reset_index(drop=True)
+    frame["group_id"] = frame["group_id"].astype("string")  # rows stay where they were
     groups = group_table(frame, score)
     return dataclasses.replace(scored, alerts=frame, groups=groups,
                                merged_groups=scored.merged_groups + merges)
@@ -104,46 +100,50 @@ def _logit(p: pd.Series | np.ndarray) -> np.ndarray:
 
 
 def _linking_entities(frame: pd.DataFrame, config: IncidentConfig) -> pd.DataFrame:
-    """Entities that make neighbours (``row``, ``tenant``, ``type``, ``value``, ``t`` in µs),
-    of the tenants with an attack alert only."""
+    """Entities that make neighbours, of the tenants with an attack alert only: ``row`` (of
+    the alert in ``frame``), ``key`` (a code per tenant, type and value) and ``t`` (µs)."""
     attack_tenants = frame.loc[frame["alert_score"] >= config.alert_threshold, "tenant_id"]
     rows = np.flatnonzero(frame["tenant_id"].isin(set(attack_tenants)).to_numpy())
     if not len(rows):
-        return pd.DataFrame(columns=["row", "type", "value", "tenant", "t"])
+        return pd.DataFrame({"row": [], "key": [], "t": []}, dtype="int64")
     part = frame.iloc[rows]
     entities = without_common(entity_table(part), part["tenant_id"], MAX_ENTITY_SHARE,
-                              MIN_COMMON_ALERTS).copy()
-    entities["row"] = rows[entities["row"].to_numpy()]
-    entities["t"] = timestamps_us(frame["timestamp"])[entities["row"].to_numpy()]
-    return entities
+                              MIN_COMMON_ALERTS)
+    rows = rows[entities["row"].to_numpy()]
+    return pd.DataFrame({
+        "row": rows,
+        "key": entities.groupby(["tenant", "type", "value"], sort=False).ngroup().to_numpy(),
+        "t": timestamps_us(frame["timestamp"])[rows]})
 
 
 def _neighbours(frame: pd.DataFrame, entities: pd.DataFrame, score: dict[str, float],
                 threshold: float, config: IncidentConfig) -> pd.DataFrame:
     """Pairs of groups to try: ``a``, ``b`` (a < b), ``score_a``, ``score_b``, ``size``."""
-    hot = set(frame.loc[frame["alert_score"] >= config.alert_threshold, "group_id"])
+    group = frame["group_id"].to_numpy()
+    hot = set(group[(frame["alert_score"] >= config.alert_threshold).to_numpy()])
     if not hot or entities.empty:
         return pd.DataFrame()
-    entities = entities.assign(group_id=frame["group_id"].to_numpy()[entities["row"].to_numpy()])
-    keys = entities.loc[entities["group_id"].isin(hot), ["tenant", "type", "value"]]
-    entities = entities.merge(keys.drop_duplicates(), on=["tenant", "type", "value"])
-    spans = entities.groupby(["tenant", "type", "value", "group_id"], sort=False)["t"].agg(
-        ["min", "max"]).reset_index()
-    spans = spans.sort_values(["tenant", "type", "value", "min", "group_id"], kind="stable")
-    key = spans.groupby(["tenant", "type", "value"], sort=False).ngroup().to_numpy()
-    ids, low, high = (spans[c].to_numpy() for c in ("group_id", "min", "max"))
+    rows, key = entities["row"].to_numpy(), entities["key"].to_numpy()
+    in_hot = frame["group_id"].isin(hot).to_numpy()[rows]
+    near_hot = np.isin(key, np.unique(key[in_hot]))  # entities a hot group carries
+    spans = pd.DataFrame({"key": key[near_hot], "group_id": group[rows[near_hot]],
+                          "t": entities["t"].to_numpy()[near_hot]})
+    spans = spans.groupby(["key", "group_id"], sort=False)["t"].agg(["min", "max"]).reset_index()
+    spans = spans.sort_values(["key", "min", "group_id"], kind="stable")
+    key, ids, low, high = (spans[c].to_numpy() for c in ("key", "group_id", "min", "max"))
     near = (key[1:] == key[:-1]) & (low[1:] - high[:-1] <= config.fragment_window * 1e6)
     pairs = pd.DataFrame({"a": np.minimum(ids[:-1][near], ids[1:][near]),
                           "b": np.maximum(ids[:-1][near], ids[1:][near])})
-    pairs = pairs[pairs["a"] != pairs["b"]].drop_duplicates().sort_values(["a", "b"])
-    sizes = frame.groupby("group_id", sort=False).size()
-    pairs["size"] = sizes.reindex(pairs["a"]).to_numpy() + sizes.reindex(pairs["b"]).to_numpy()
-    pairs["score_a"] = pairs["a"].map(score).astype(float).to_numpy()
-    pairs["score_b"] = pairs["b"].map(score).astype(float).to_numpy()
+    pairs = pairs[(pairs["a"] != pairs["b"]) & (pairs["a"].isin(hot) | pairs["b"].isin(hot))]
+    pairs = pairs.drop_duplicates().sort_values(["a", "b"]).reset_index(drop=True)
+    paired = frame["group_id"]
+    sizes = paired[paired.isin(set(pairs["a"]) | set(pairs["b"]))].value_counts().to_dict()
+    for side in ("a", "b"):  # dict lookups: the pairs are few, the groups many
+        pairs[f"size_{side}"] = [sizes[g] for g in pairs[side]]
+        pairs[f"score_{side}"] = np.array([score.get(g, np.nan) for g in pairs[side]], float)
+    pairs["size"] = pairs["size_a"] + pairs["size_b"]
     below = ~(pairs["score_a"] >= threshold) | ~(pairs["score_b"] >= threshold)
-    keep = (pairs["a"].isin(hot) | pairs["b"].isin(hot)) & below & (
-        pairs["size"] <= config.max_size)
-    return pairs[keep].reset_index(drop=True)
+    return pairs[below & (pairs["size"] <= config.max_size)].reset_index(drop=True)
 
 
 def _unions(frame: pd.DataFrame, pairs: pd.DataFrame, members: dict[str, np.ndarray]
@@ -191,17 +191,19 @@ def _apply(frame: pd.DataFrame, score: dict[str, float], accepted: pd.DataFrame,
         frame[column] = values
     alert_ids = frame["alert_id"].astype(str).to_numpy()
     tenants = frame["tenant_id"].astype(str).to_numpy()
-    rename: dict[str, str] = {}
+    group = frame["group_id"].to_numpy(dtype=object, copy=True)
+    size = frame["group_size"].to_numpy(dtype=np.int64, copy=True)
     score = dict(score)
     for a, b, value in zip(accepted["a"], accepted["b"], accepted["score"], strict=True):
         joined = np.concatenate([members[a], members[b]])
         merged = stable_group_id(tenants[joined[0]], alert_ids[joined].tolist())
-        rename[a] = rename[b] = merged
-        frame.loc[joined, "group_size"] = len(joined)
+        group[joined] = merged
+        size[joined] = len(joined)
         score[merged] = float(value)
         score.pop(a, None)
         score.pop(b, None)
-    frame["group_id"] = frame["group_id"].map(rename).fillna(frame["group_id"])
+    frame["group_id"] = group
+    frame["group_size"] = size
     return score
 
 
