@@ -20,10 +20,17 @@ order. Per alert:
   over many groups. Also how it is linked inside its group: the share of the other alerts
   that share an entity with it, the most entities it shares with one of them and the time to
   the nearest of them (an attack's steps share the attacker's account and address, minutes
-  apart; a bystander shares one busy host, hours away). The counts come from the
-  ``entity_counts`` column that :func:`fusion_ml.grouping.group_alerts` adds (counted over the
-  whole grouped batch); without it they are counted over the frame given to
-  :meth:`FeatureEncoder.transform`, so send a tenant's window of alerts, not one group.
+  apart; a bystander shares one busy host, hours away);
+* how common its alert type is in its tenant (``type_prevalence``, ``log1p`` of the
+  ``type_count`` of :func:`fusion_ml.grouping.type_counts` / 5): routine noise, a scanner
+  hitting the perimeter or a password spray against the mail server, fires all month; a
+  campaign's alerts are few. Encoders saved with schema version 2 predate it and keep
+  scoring without it.
+
+The counts come from the ``entity_counts`` and ``type_count`` columns that
+:func:`fusion_ml.grouping.group_alerts` adds (counted over the whole grouped batch); without
+them they are counted over the frame given to :meth:`FeatureEncoder.transform`, so send a
+tenant's window of alerts, not one group.
 
 An alert type never seen in training maps to ``UNK`` and is still described by every dense
 feature, so it is scored through its tactics, techniques, provider and entities.
@@ -47,7 +54,7 @@ from numba import njit
 
 from fusion_ml.attack import KILL_CHAIN, TACTIC_INDEX
 from fusion_ml.errors import NotFittedError, SchemaError, param_error
-from fusion_ml.grouping import entity_counts
+from fusion_ml.grouping import entity_counts, type_counts
 from fusion_ml.schema import ENTITY_STRUCT, ENTITY_TYPES, SEVERITIES, arrow_array, timestamps_us
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -63,7 +70,8 @@ PREVALENCE_FEATURES = ("rarest", "commonest", "in_group_max", "in_group_min", "l
                        "link_strength", "link_gap")
 """Entity features per alert: prevalence (:func:`entity_prevalence`) and links inside the
 group (``_links_in_group``)."""
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+"""Version 3 added ``type_prevalence``; version 2 states still load (without it)."""
 
 
 class Vocabulary:
@@ -286,6 +294,7 @@ class FeatureEncoder:
         self.transitions_ = _transitions(catalog, "alert_type")
         self.tactic_transitions_ = _transitions(catalog, "tactic")
         self.catalog_hash_ = catalog.content_hash if catalog is not None else None
+        self.type_prevalence_ = True
         self.feature_names_ = self._names()
         return self
 
@@ -301,7 +310,8 @@ class FeatureEncoder:
                 + [f"rule:{c}" for c in EVIDENCE_COLUMNS] + ["rule_known"]
                 + [f"tactic_rule:{c}" for c in EVIDENCE_COLUMNS] + ["tactic_rule_known"]
                 + ["rule_best_earlier"]
-                + [f"entity:{name}" for name in PREVALENCE_FEATURES])
+                + [f"entity:{name}" for name in PREVALENCE_FEATURES]
+                + (["type_prevalence"] if self.type_prevalence_ else []))
 
     @property
     def type_evidence_columns(self) -> list[int]:
@@ -421,6 +431,9 @@ class FeatureEncoder:
         prevalence[:, 5] = np.minimum(strength, 3.0) / 3.0
         prevalence[:, 6] = np.where(gap >= 0, np.log1p(np.maximum(gap, 0.0)) / 12.0, 1.0)
         blocks.append(prevalence)
+        if self.type_prevalence_:
+            counts = frame["type_count"] if "type_count" in frame.columns else type_counts(frame)
+            blocks.append((np.log1p(counts.to_numpy(np.float64)) / 5.0)[:, None])
         dense = np.concatenate(blocks, axis=1).astype(np.float32)
         return EncodedGroups(
             group_ids=np.asarray(group_ids, dtype=object), offsets=offsets,
@@ -450,7 +463,7 @@ class FeatureEncoder:
         """JSON-ready fitted state."""
         self._check()
         return {
-            "schema_version": SCHEMA_VERSION,
+            "schema_version": SCHEMA_VERSION if self.type_prevalence_ else 2,
             "params": {"min_type_count": self.min_type_count,
                        "max_techniques": self.max_techniques},
             "types": self.types_.to_dict(), "providers": self.providers_.to_dict(),
@@ -463,9 +476,9 @@ class FeatureEncoder:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureEncoder:
         """Inverse of :meth:`to_dict`."""
-        if data.get("schema_version") != SCHEMA_VERSION:
-            raise SchemaError(f"feature encoder: expected schema_version {SCHEMA_VERSION}, got "
-                              f"{data.get('schema_version')!r}")
+        if data.get("schema_version") not in (2, SCHEMA_VERSION):
+            raise SchemaError(f"feature encoder: expected schema_version 2 or {SCHEMA_VERSION}, "
+                              f"got {data.get('schema_version')!r}")
         encoder = cls(**data["params"])
         encoder.types_ = Vocabulary.from_dict(data["types"])
         encoder.providers_ = Vocabulary.from_dict(data["providers"])
@@ -473,6 +486,7 @@ class FeatureEncoder:
         encoder.transitions_ = _transition_frame(data["transitions"])
         encoder.tactic_transitions_ = _transition_frame(data["tactic_transitions"])
         encoder.catalog_hash_ = data["catalog_hash"]
+        encoder.type_prevalence_ = data["schema_version"] >= 3
         encoder.feature_names_ = encoder._names()
         return encoder
 

@@ -13,7 +13,9 @@ window are linked; connected components, split by span and size, become candidat
 * Group ids are stable: a hash of the tenant and the sorted member alert ids.
 * Low-fidelity signals join groups like alerts do and are marked (``is_signal``).
 * Each alert gets ``entity_counts``: for each of its entities, how many distinct alerts of the
-  tenant in the grouped batch carry it (how common the entity is; a feature of the model).
+  tenant in the grouped batch carry it (how common the entity is; a feature of the model), and
+  ``type_count``: how many alerts of the tenant in the batch have its alert type (routine noise
+  such as a scanner hitting the perimeter fires all month; a campaign's alerts are rare).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from scipy.sparse.csgraph import connected_components
 from fusion_ml.errors import param_error
 from fusion_ml.schema import ENTITY_STRUCT, ENTITY_TYPES, arrow_array, timestamps_us
 
-GROUP_COLUMNS = ("group_id", "group_size", "is_signal", "entity_counts")
+GROUP_COLUMNS = ("group_id", "group_size", "is_signal", "entity_counts", "type_count")
 """Columns :func:`group_alerts` adds to the alerts."""
 
 
@@ -151,6 +153,15 @@ def entity_counts(alerts: pd.DataFrame) -> pd.Series:
     return _counts_column(_entities(alerts), alerts.index)
 
 
+def type_counts(alerts: pd.DataFrame) -> pd.Series:
+    """Per alert, the number of alerts of the same tenant in ``alerts`` (all one tenant without
+    ``tenant_id``) that have its ``alert_type``; an int64 Series with ``alerts``' index."""
+    keys = [alerts["tenant_id"].astype(str)] if "tenant_id" in alerts.columns else []
+    keys.append(alerts["alert_type"].astype(str))
+    counts = alerts.groupby(keys, sort=False)["alert_type"].transform("size")
+    return counts.astype("int64").rename("type_count")
+
+
 def _counts_column(entities: _Entities, index: pd.Index) -> pd.Series:
     column = entities.column
     offsets = pa.array(column.offsets.to_numpy() - column.offsets[0].as_py(), pa.int32())
@@ -209,7 +220,8 @@ def group_alerts(alerts: pd.DataFrame, config: GroupingConfig | None = None) -> 
     if n == 0:
         for column, dtype in (("group_id", "string"), ("group_size", "int64"),
                               ("is_signal", "bool"),
-                              ("entity_counts", pd.ArrowDtype(pa.list_(pa.int64())))):
+                              ("entity_counts", pd.ArrowDtype(pa.list_(pa.int64()))),
+                              ("type_count", "int64")):
             frame[column] = pd.Series(dtype=dtype)
         return frame
     entities = _entities(frame)
@@ -232,6 +244,7 @@ def group_alerts(alerts: pd.DataFrame, config: GroupingConfig | None = None) -> 
     frame["_start"] = frame["_chunk"].map(ids["start"])
     frame["is_signal"] = (frame["fidelity"] == "signal").fillna(False).astype(bool)
     frame["entity_counts"] = _counts_column(entities, frame.index)
+    frame["type_count"] = type_counts(frame)
     frame = frame.sort_values(["tenant_id", "_start", "group_id", "timestamp", "alert_id"],
                               kind="stable").drop(columns=["_chunk", "_start"])
     return frame.reset_index(drop=True)

@@ -41,9 +41,10 @@ CHAMPION, CHALLENGER = "champion", "challenger"
 INPUT_COLUMNS = ("group_id", "tenant_id", "alert_id", "timestamp", "alert_type", "provider",
                  "severity", "fidelity", "techniques", "tactics", "entities")
 """Columns of the registered model's input (one row per alert)."""
-OPTIONAL_COLUMNS = ("entity_counts",)
-"""Optional input columns: ``entity_counts`` from :func:`fusion_ml.grouping.group_alerts`
-(without it, entity counts are taken over the input itself)."""
+OPTIONAL_COLUMNS = ("entity_counts", "type_count")
+"""Optional input columns: ``entity_counts`` and ``type_count`` from
+:func:`fusion_ml.grouping.group_alerts` (without them, both are counted over the input
+itself)."""
 GATE_METRIC = "pr_auc"
 _LIST_COLUMNS = ("techniques", "tactics", "entities")
 _MLFLOW_LOCK = threading.Lock()  # the fluent API keeps a process-wide tracking URI
@@ -66,7 +67,7 @@ def prepare_input(frame: pd.DataFrame) -> pd.DataFrame:
     except (ValueError, TypeError) as exc:
         raise SchemaError(f"model input: field 'timestamp' must hold datetimes or ISO 8601 "
                           f"text ({exc})") from None
-    for column in _LIST_COLUMNS + tuple(c for c in OPTIONAL_COLUMNS if c in out.columns):
+    for column in _LIST_COLUMNS + (("entity_counts",) if "entity_counts" in out.columns else ()):
         out[column] = [list(v) if v is not None and not _is_na(v) else [] for v in out[column]]
     for column in ("group_id", "tenant_id", "alert_id", "alert_type", "provider", "severity",
                    "fidelity"):

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from fusion_ml.errors import SchemaError, param_error
-from fusion_ml.grouping import GroupingConfig, entity_counts, group_alerts
+from fusion_ml.grouping import GroupingConfig, entity_counts, group_alerts, type_counts
 from fusion_ml.nn import SequenceModel
 
 SCORE_COLUMNS = ("contribution", "alert_score", "position")
@@ -96,6 +96,8 @@ class Scorer:
             frame["is_signal"] = (frame["fidelity"] == "signal").fillna(False).astype(bool)
         if "entity_counts" not in frame.columns:  # counted over everything sent, not a subset
             frame["entity_counts"] = entity_counts(frame)
+        if "type_count" not in frame.columns:
+            frame["type_count"] = type_counts(frame)
         for column in SCORE_COLUMNS:
             frame[column] = np.nan
         scored = (sizes >= minimum).to_numpy()

@@ -148,6 +148,38 @@ def test_entity_prevalence_uses_the_batch_counts_of_grouping(alerts, catalog):
         encoder.transform(g2.assign(entity_counts=[[3, 4]]))
 
 
+def test_type_prevalence_counts_the_tenants_alerts_of_a_type(alerts, catalog):
+    """``type_prevalence``: log1p of the tenant's alerts of the same type / 5, from grouping's
+    ``type_count`` when the frame carries it, else counted over the frame given."""
+    encoder = FeatureEncoder(min_type_count=1).fit(alerts, catalog)
+    assert encoder.feature_names_[-1] == "type_prevalence"
+    got = column(encoder, encoder.transform(alerts), "type_prevalence")
+    # Phish 1, Macro 3 (g1-1, g1-3, g2-0), Exfil 1; a copy in another tenant counts there only
+    np.testing.assert_allclose(got, np.log1p([1, 3, 1, 3, 3]) / 5, rtol=1e-6)
+    other = alerts.assign(tenant_id="t2", alert_id=lambda f: "x" + f["alert_id"],
+                          group_id=lambda f: "x" + f["group_id"])
+    both = column(encoder, encoder.transform(pd.concat([alerts, other])), "type_prevalence")
+    np.testing.assert_allclose(both, np.tile(got, 2), rtol=1e-6)
+    g2 = alerts.iloc[[4]]
+    assert column(encoder, encoder.transform(g2), "type_prevalence").tolist() == \
+        pytest.approx([np.log1p(1) / 5])
+    in_batch = encoder.transform(g2.assign(type_count=40))
+    assert column(encoder, in_batch, "type_prevalence").tolist() == pytest.approx(
+        [np.log1p(40) / 5])
+
+
+def test_schema_2_encoders_load_and_score_without_type_prevalence(alerts, catalog):
+    """A model saved before ``type_prevalence`` existed keeps its feature layout."""
+    encoder = FeatureEncoder(min_type_count=1).fit(alerts, catalog)
+    new = encoder.transform(alerts)
+    state = encoder.to_dict() | {"schema_version": 2}
+    old = FeatureEncoder.from_dict(state)
+    assert old.feature_names_ == encoder.feature_names_[:-1]
+    assert old.to_dict()["schema_version"] == 2
+    np.testing.assert_array_equal(old.transform(alerts).dense, new.dense[:, :-1])
+    assert FeatureEncoder.from_dict(encoder.to_dict()).feature_names_ == encoder.feature_names_
+
+
 def brute_prevalence(frame: pd.DataFrame) -> np.ndarray:
     """Loops over every alert and entity (the reference for :func:`entity_prevalence`)."""
     out = []

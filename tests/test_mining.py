@@ -159,6 +159,9 @@ def test_grouping_links_shared_entities_within_the_window():
     counts = {a: list(c) for a, c in zip(groups["alert_id"], groups["entity_counts"],
                                          strict=True)}
     assert counts == {"a1": [2], "a2": [2, 3], "a3": [3], "a4": [3], "b1": [1]}
+    # per alert: alerts of the same tenant with its alert type (Shell: a3, a4; Scan in t2: b1)
+    assert dict(zip(groups["alert_id"], groups["type_count"], strict=True)) == {
+        "a1": 1, "a2": 1, "a3": 2, "a4": 2, "b1": 1}
     # ids are stable: same alerts, same ids, whatever the input order
     again = group_alerts(frame.iloc[::-1], GroupingConfig(window=3600, common_min_alerts=100))
     assert dict(zip(again["alert_id"], again["group_id"], strict=True)) == by_alert
