@@ -160,6 +160,10 @@ def test_type_prevalence_counts_the_tenants_alerts_of_a_type(alerts, catalog):
                           group_id=lambda f: "x" + f["group_id"])
     both = column(encoder, encoder.transform(pd.concat([alerts, other])), "type_prevalence")
     np.testing.assert_allclose(both, np.tile(got, 2), rtol=1e-6)
+    # a copy of g2's alert in another group (as hard negatives make) is the same alert
+    copy = alerts.iloc[[4]].assign(group_id="g2~copy")
+    again = column(encoder, encoder.transform(pd.concat([alerts, copy])), "type_prevalence")
+    np.testing.assert_allclose(again[:5], got, rtol=1e-6)
     g2 = alerts.iloc[[4]]
     assert column(encoder, encoder.transform(g2), "type_prevalence").tolist() == \
         pytest.approx([np.log1p(1) / 5])

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fusion_ml.errors import ConfigError, FusionError, NotFittedError
-from fusion_ml.grouping import GroupingConfig, group_alerts
+from fusion_ml.grouping import GroupingConfig, group_alerts, type_counts
 from fusion_ml.mining import SequenceSet, SequentialPatternMiner
 from fusion_ml.mining.bruteforce import brute_force_patterns, contains
 from fusion_ml.mining.catalog import MiningConfig, PatternCatalog, check_privacy, mine_catalog
@@ -165,6 +165,21 @@ def test_grouping_links_shared_entities_within_the_window():
     # ids are stable: same alerts, same ids, whatever the input order
     again = group_alerts(frame.iloc[::-1], GroupingConfig(window=3600, common_min_alerts=100))
     assert dict(zip(again["alert_id"], again["group_id"], strict=True)) == by_alert
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["t1", "t2"]), st.integers(0, 6),
+                          st.sampled_from(["Scan", "Phish", "Shell"])), max_size=30))
+def test_type_counts_against_brute_force(rows):
+    """Distinct alerts of the tenant with the same type; an alert listed twice counts once."""
+    frame = pd.DataFrame(rows, columns=["tenant_id", "alert_id", "alert_type"])
+    frame["alert_id"] = frame["alert_id"].astype(str)
+    frame = frame.drop_duplicates(["tenant_id", "alert_id"]).reset_index(drop=True)
+    frame = pd.concat([frame, frame.head(3)], ignore_index=True)  # copies, as derived examples
+    expected = [len({(o.tenant_id, o.alert_id) for o in frame.itertuples()
+                     if o.tenant_id == r.tenant_id and o.alert_type == r.alert_type})
+                for r in frame.itertuples()]
+    assert type_counts(frame).tolist() == expected
 
 
 def test_rare_entities_link_over_the_rare_window():
