@@ -69,6 +69,8 @@ def prepare_input(frame: pd.DataFrame) -> pd.DataFrame:
                           f"text ({exc})") from None
     for column in _LIST_COLUMNS + (("entity_counts",) if "entity_counts" in out.columns else ()):
         out[column] = [list(v) if v is not None and not _is_na(v) else [] for v in out[column]]
+    if "type_count" in out.columns:  # a double in the signature: MLflow's ints cannot be missing
+        out["type_count"] = pd.to_numeric(out["type_count"]).astype("float64")
     for column in ("group_id", "tenant_id", "alert_id", "alert_type", "provider", "severity",
                    "fidelity"):
         out[column] = out[column].astype(str)
