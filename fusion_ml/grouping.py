@@ -157,13 +157,12 @@ def type_counts(alerts: pd.DataFrame) -> pd.Series:
     """Per alert, the number of distinct alerts (by ``tenant_id`` and ``alert_id``; all one
     tenant without ``tenant_id``) of the same tenant in ``alerts`` that have its
     ``alert_type``; an int64 Series with ``alerts``' index."""
-    tenant = pd.factorize(alerts["tenant_id"].astype(str))[0] if "tenant_id" in alerts.columns \
-        else np.zeros(len(alerts), np.int64)
+    tenant = (pd.factorize(alerts["tenant_id"].astype(str))[0] if "tenant_id" in alerts.columns
+              else np.zeros(len(alerts))).astype(np.int64)
     kind, kinds = pd.factorize(alerts["alert_type"].astype(str))
     alert = pd.factorize(alerts["alert_id"].astype(str))[0]
-    _, first = np.unique(tenant.astype(np.int64) * (alert.max(initial=0) + 1) + alert,
-                         return_index=True)
-    key = tenant.astype(np.int64) * max(len(kinds), 1) + kind
+    _, first = np.unique(tenant * (alert.max(initial=0) + 1) + alert, return_index=True)
+    key = tenant * max(len(kinds), 1) + kind  # one code per tenant and type
     counts = np.bincount(key[first], minlength=int(key.max(initial=-1)) + 1)[key]
     return pd.Series(counts, index=alerts.index, name="type_count", dtype="int64")
 
