@@ -152,6 +152,44 @@ class _Tenant:
     families: set[str]
 
 
+VICTIM_TYPES = ("host", "account", "resource")
+"""Entities a campaign compromises in the tenant (the attacker's address, tools and files are
+its own)."""
+VICTIM_MARGIN_US = DAY_US
+"""A host, account or resource is not picked by a campaign while another campaign of the tenant
+uses it, give or take this margin."""
+VICTIM_STREAM = 104_729
+"""Salt of the random stream that re-picks a victim another campaign holds."""
+
+
+class _Victims:
+    """The victims other campaigns of a tenant hold, so that independent campaigns do not land
+    on the same host or account at the same hours. In a small tenant (4-10 hosts and 4
+    campaigns a month) that happened to about 5% of the campaigns; their alerts are then
+    indistinguishable from one campaign's, and the ground truth calling them two would be
+    unreachable for any correlation engine. A value already held is re-picked from the free
+    ones with a stream of its own (the tenant's main stream is untouched, so the rest of the
+    world stays the same); when every value is held, it stays."""
+
+    def __init__(self, claimed: list[tuple[int, int, set[str]]],
+                 rng: np.random.Generator) -> None:
+        self.claimed = claimed
+        self.rng = rng
+
+    def free(self, value: str, pool: np.ndarray, when: int) -> str:
+        """``value`` if no other campaign holds it around ``when`` (µs), else a free one."""
+        held = set().union(*(victims for first, last, victims in self.claimed
+                             if first - VICTIM_MARGIN_US <= when <= last + VICTIM_MARGIN_US))
+        if value not in held:
+            return value
+        free = [v for v in pool if v not in held]
+        return free[int(self.rng.integers(len(free)))] if free else value
+
+    def claim(self, first: int, last: int, victims: set[str]) -> None:
+        """Record a generated campaign's time span (µs) and victims."""
+        self.claimed.append((first, last, victims))
+
+
 @dataclass
 class _Rows:
     """Column buffers for one tenant's alerts before sorting."""
@@ -372,10 +410,13 @@ class Simulator:
         cfg = self.config
         count = int(rng.poisson(cfg.attack_rate * cfg.days / 30.0))
         playbooks = cfg.playbooks
+        claimed: list[tuple[int, int, set[str]]] = []
         for k in range(count):
             playbook = playbooks[int(rng.choice(len(playbooks), p=self._playbook_weights))]
             campaign_id = f"{tenant.tenant_id}-c{k:03d}"
-            emitted = self._campaign(tenant, rng, playbook, campaign_id, rows)
+            victims = _Victims(claimed, np.random.default_rng(
+                [cfg.seed, tenant.index, VICTIM_STREAM, k]))
+            emitted = self._campaign(tenant, rng, playbook, campaign_id, rows, victims)
             if emitted:
                 self.stats.campaigns += 1
                 self.stats.attack_alerts += emitted
@@ -383,7 +424,7 @@ class Simulator:
                     self.stats.per_playbook.get(playbook.name, 0) + 1
 
     def _campaign(self, tenant: _Tenant, rng: np.random.Generator, playbook: Playbook,
-                  campaign_id: str, rows: _Rows) -> int:
+                  campaign_id: str, rows: _Rows, victims: _Victims) -> int:
         cfg = self.config
         pools = tenant.pools
         end = cfg.days * DAY_US
@@ -398,6 +439,8 @@ class Simulator:
         }
         state["url"] = f"http://{state['domain']}/{_token(rng, 6)}"
         t = int(rng.integers(0, max(1, end - DAY_US // 2)))
+        for name in VICTIM_TYPES:
+            state[name] = victims.free(state[name], pools[name], t)
         types: list[int] = []
         times: list[int] = []
         entities: list[list[tuple[str, str]]] = []
@@ -408,10 +451,9 @@ class Simulator:
             low, high = step.delay
             t += int(math.exp(rng.uniform(math.log(max(low, 1.0)), math.log(max(high, 1.0))))
                      * 1_000_000)
-            if step.pivot == "host":
-                state["host"] = pools["host"][int(rng.integers(len(pools["host"])))]
-            elif step.pivot == "account":
-                state["account"] = pools["account"][int(rng.integers(len(pools["account"])))]
+            if step.pivot in VICTIM_TYPES:
+                pool = pools[step.pivot]
+                state[step.pivot] = victims.free(pool[int(rng.integers(len(pool)))], pool, t)
             elif step.pivot == "ip":
                 state["ip"] = f"{rng.choice(_ATTACKER_NETS)}.{rng.integers(1, 255)}"
             repeat = int(rng.integers(step.repeat[0], step.repeat[1] + 1))
@@ -437,6 +479,8 @@ class Simulator:
         kept = [i for i, when in enumerate(times) if 0 <= when < end]
         if not kept:
             return 0
+        victims.claim(min(times[i] for i in kept), max(times[i] for i in kept),
+                      {value for i in kept for kind, value in entities[i] if kind in VICTIM_TYPES})
         rows.add_structured(
             np.array([types[i] for i in kept]),
             np.array([times[i] // 1000 * 1000 for i in kept]),
