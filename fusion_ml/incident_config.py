@@ -9,7 +9,7 @@ Read from a dict or from the ``[incidents]`` table of a TOML file::
     min_group_size = 2              # smaller groups are not scored (related signals only)
     related_window = 86400          # seconds around an incident to look for related alerts
     fragment_window = 21600         # neighbouring groups this close are scored together
-    merge_window = 259200           # chains sharing an entity this close make one incident
+    merge_window = 600              # chains sharing an entity this close make one incident
     restart_gap = 14400             # a chain that starts the kill chain over after this gap splits
     max_related = 50                # most related alerts / signals per incident
     exclude_providers = ["noisy-edr"]          # dropped before grouping (counted)
@@ -57,10 +57,14 @@ class IncidentConfig:
     seconds, one of them holding an attack alert and one below the threshold, are scored
     together and merged when the model scores the union higher (0: never; see
     :mod:`fusion_ml.fragments`)."""
-    merge_window: float = 0.0
-    """Chains of one tenant that share an entity and come within this many seconds of each
-    other make one incident (default 0: one incident per group; see the README for its
-    effect on the detection figures)."""
+    merge_window: float = 600.0
+    """Chains of one tenant that share an entity (any: a busy host too) and, on it, overlap in
+    time or follow each other within this many seconds make one incident (0: one incident per
+    chain). Grouping never links a host that carries more than a tenant's
+    ``burst_max_share`` of alerts, so in a small tenant one intrusion's steps on its
+    workstation fall into several groups that each score as an attack; two such chains at
+    the same minutes are the same attack. Longer windows join separate campaigns (see the
+    README)."""
     restart_gap: float = 14_400.0
     """A chain that reached lateral movement or later and, at least this many seconds after
     its previous alert, goes on with an alert no later than initial access is split there

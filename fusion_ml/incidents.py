@@ -16,7 +16,9 @@ merely share an entity; keeping them out of the chain keeps incidents pure. A ch
 reached lateral movement or later and, after a quiet gap of at least ``restart_gap``, goes on
 with an alert no later in the kill chain than initial access is a second intrusion on the same
 entities: it is split there into two incidents (each of at least two alerts, both with the
-group's score). The other alerts that share an entity with the chain within
+group's score). Chains of one tenant that share an entity (a busy host too) and, on it,
+overlap or follow each other within ``merge_window`` (10 minutes) make one incident. The other
+alerts that share an entity with the chain within
 ``related_window`` (in the group or not) are listed as
 ``related_alerts`` / ``related_signals`` (low-fidelity).
 
@@ -239,9 +241,10 @@ def build_incidents(scored: ScoredBatch, config: IncidentConfig | None = None,
     if config.restart_gap > 0:
         chain, score_of = _split_restarts(frame, chain, score_of, config)
     rules = _RuleIndex(catalog, transitions)
-    usable = _usable(frame, entity_table(frame))
+    entities = entity_table(frame)
+    usable = _usable(frame, entities)
     if config.merge_window > 0:
-        chain, score_of = _merge_chains(frame, chain, usable, score_of, config)
+        chain, score_of = _merge_chains(frame, chain, entities, score_of, config)
     related = _related(frame, chain, usable, config)
     alert_ids = frame["alert_id"].to_numpy().astype(str)
     times = timestamps_us(frame["timestamp"])
@@ -333,10 +336,11 @@ def _usable(frame: pd.DataFrame, entities: pd.DataFrame) -> pd.DataFrame:
 def _merge_chains(frame: pd.DataFrame, chain: pd.DataFrame, entities: pd.DataFrame,
                   score_of: dict[str, float], config: IncidentConfig
                   ) -> tuple[pd.DataFrame, dict[str, float]]:
-    """Join the chains of one tenant that share an entity and come within ``merge_window``
-    of each other (a campaign whose steps are further apart than the grouping window spans
-    several groups). A merged chain is named by its earliest group, scores the highest of its
-    groups, and keeps its ``max_size`` best alerts."""
+    """Join the chains of one tenant that share an entity (``entities``: every entity, busy
+    hosts included) and, on it, overlap or come within ``merge_window`` of each other (one
+    intrusion's steps on a host too busy for the grouping to link). A merged chain is named by
+    its earliest group, scores the highest of its groups, and keeps its ``max_size`` best
+    alerts."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 

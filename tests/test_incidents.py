@@ -239,6 +239,32 @@ def test_knob_merge_window():
                                IncidentConfig(merge_window=3600)).incidents) == 2
 
 
+def busy_host_chains(gap: int) -> tuple[list[dict], dict]:
+    """Group g1's chain (a1, a2, a4 on host h1), a second group's chain on h1 ``gap`` minutes
+    after a4, and 30 benign alerts on h1, which make it common in the tenant (the entities
+    relating alerts leave it out)."""
+    second = [{"id": f"c{i}", "min": 60 + gap + 3 * i, "type": "C2 beacon",
+               "tactics": ["command-and-control"], "entities": [HOST, ("ip", "6.6.6.6")],
+               "g": "g4", "s": 0.9, "c": 1.0} for i in range(2)]
+    busy = [{"id": f"n{i:02d}", "min": 2_000 + 60 * i, "type": "Routine", "tactics": [],
+             "entities": [HOST], "g": f"n{i:02d}", "s": np.nan, "c": np.nan}
+            for i in range(30)]
+    return ROWS + second + busy, {**GROUP_SCORES, "g4": 0.97}
+
+
+def test_merge_window_joins_chains_on_a_busy_host():
+    # default 10 minutes: chains on the same (busy) host 8 minutes apart are one incident,
+    # even though the host is on more than a tenant's common share of alerts
+    rows, scores = busy_host_chains(gap=8)
+    (merged,) = build_incidents(scored_batch(rows, scores)).incidents
+    assert merged.alert_ids == ["a1", "a2", "a4", "c0", "c1"]
+    assert merged.group_id == "g1" and merged.score == 0.97
+    assert len(build_incidents(scored_batch(rows, scores),
+                               IncidentConfig(merge_window=0)).incidents) == 2
+    rows, scores = busy_host_chains(gap=12)
+    assert len(build_incidents(scored_batch(rows, scores)).incidents) == 2
+
+
 def intrusion(prefix: str, start: int, tactics: list[str], group: str = "g5") -> list[dict]:
     """Chain alerts on host h9, one per tactic, five minutes apart from ``start``."""
     return [{"id": f"{prefix}{i}", "min": start + 5 * i, "type": f"{tactic} step",
