@@ -8,8 +8,12 @@ window are linked; connected components, split by span and size, become candidat
   ``common_min_alerts`` of them) link only alerts at most ``burst_window`` apart (a quick
   series of steps on one busy host), and not at all when on more than ``burst_max_share`` of
   them: a DNS server or a gateway would otherwise pull everything into one giant component.
-* A component longer than ``max_span`` or larger than ``max_size`` is split, in time order,
-  into consecutive groups (nothing is truncated).
+* No group holds more than ``max_size`` alerts: links are joined most specific first (the
+  fewest alerts carry their entity), each only while the joined group stays within
+  ``max_size``. A connected component that fits is one group; a larger one (a large tenant's
+  process names and software-update files chain its day together) keeps its telling links,
+  an attacker's address or a victim's account, over the widespread ones. A group longer than
+  ``max_span`` is split, in time order, into consecutive groups (nothing is truncated).
 * Group ids are stable: a hash of the tenant and the sorted member alert ids.
 * Low-fidelity signals join groups like alerts do and are marked (``is_signal``).
 * Each alert gets ``entity_counts``: for each of its entities, how many distinct alerts of the
@@ -27,8 +31,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 from numba import njit
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from fusion_ml.errors import param_error
 from fusion_ml.schema import ENTITY_STRUCT, ENTITY_TYPES, arrow_array, timestamps_us
@@ -46,7 +48,7 @@ class GroupingConfig:
     max_span: float = 7 * 86_400.0
     """Longest time from a group's first to its last alert."""
     max_size: int = 50
-    """Most alerts in one group."""
+    """Most alerts in one group (a larger component keeps its most specific links)."""
     rare_window: float = 86_400.0
     """Two alerts sharing a rare entity (see ``rare_max_alerts``) link if at most this far
     apart (at least ``window``)."""
@@ -189,14 +191,15 @@ def _combine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return pd.factorize(a * (int(b.max()) + 1) + b)[0].astype(np.int64)
 
 
-def _links(frame: pd.DataFrame, config: GroupingConfig, entities: _Entities
-           ) -> tuple[np.ndarray, np.ndarray]:
+def _links(frame: pd.DataFrame, config: GroupingConfig, entities: _Entities, rank: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Edges (i, j) between alerts (positions in ``frame``) that share a linking entity within
     the window (the rare window for rare entities, the burst window for common ones):
-    consecutive alerts in time per (tenant, entity)."""
+    consecutive alerts per (tenant, entity) in ``rank`` order (:func:`_time_rank`); and per
+    edge the number of alerts that carry its entity (how specific the link is)."""
     keep = np.isin(entities.types, list(config.link_types))
     if not keep.any():
-        return np.empty(0, np.int64), np.empty(0, np.int64)
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int64)
     per_key = entities.alerts_per_key
     key_tenant = np.zeros(len(per_key), np.int64)
     key_tenant[entities.key] = entities.tenants[entities.parents]
@@ -209,10 +212,10 @@ def _links(frame: pd.DataFrame, config: GroupingConfig, entities: _Entities
     alerts, key = entities.parents[usable], entities.key[usable]
     window = window[key]
     times = timestamps_us(frame["timestamp"])[alerts]
-    order = np.lexsort((times, key))
+    order = np.lexsort((rank[alerts], key))
     alerts, key, times, window = alerts[order], key[order], times[order], window[order]
     same = (key[1:] == key[:-1]) & (times[1:] - times[:-1] <= window[1:] * 1e6)
-    return alerts[:-1][same], alerts[1:][same]
+    return alerts[:-1][same], alerts[1:][same], per_key[key[1:][same]]
 
 
 def group_alerts(alerts: pd.DataFrame, config: GroupingConfig | None = None) -> pd.DataFrame:
@@ -230,10 +233,10 @@ def group_alerts(alerts: pd.DataFrame, config: GroupingConfig | None = None) -> 
             frame[column] = pd.Series(dtype=dtype)
         return frame
     entities = _entities(frame)
-    src, dst = _links(frame, config, entities)
-    graph = coo_matrix((np.ones(len(src), np.int8), (src, dst)), shape=(n, n))
-    _, component = connected_components(graph, directed=False)
     times = timestamps_us(frame["timestamp"])
+    rank = _time_rank(frame, times)
+    src, dst, carriers = _links(frame, config, entities, rank)
+    component = _components(rank, src, dst, carriers, config.max_size)
     order = np.lexsort((np.arange(n), times, component))
     chunk_sorted = _split(component[order], times[order], int(config.max_span * 1e6),
                           config.max_size)
@@ -253,6 +256,56 @@ def group_alerts(alerts: pd.DataFrame, config: GroupingConfig | None = None) -> 
     frame = frame.sort_values(["tenant_id", "_start", "group_id", "timestamp", "alert_id"],
                               kind="stable").drop(columns=["_chunk", "_start"])
     return frame.reset_index(drop=True)
+
+
+def _time_rank(frame: pd.DataFrame, times: np.ndarray) -> np.ndarray:
+    """Each alert's position in time order, ties broken by tenant and alert id: an order that
+    does not depend on the input's."""
+    rank = np.empty(len(frame), np.int64)
+    rank[np.lexsort((frame["alert_id"].astype(str).to_numpy(),
+                     frame["tenant_id"].astype(str).to_numpy(), times))] = np.arange(len(frame))
+    return rank
+
+
+def _components(rank: np.ndarray, src: np.ndarray, dst: np.ndarray, carriers: np.ndarray,
+                max_size: int) -> np.ndarray:
+    """Component label of each alert: the links joined most specific first (the fewest alerts
+    carry their entity; then in ``rank`` order), each only while the joined component stays within
+    ``max_size`` alerts. A component that fits is exactly the connected component; a larger
+    one is built from its most telling links (an attacker's address, the victim's account)
+    before a process name or a software update file that a large tenant's hosts share all
+    day, instead of chaining the day into one component cut into consecutive slices in which a
+    campaign sits among unrelated alerts."""
+    later, earlier = np.maximum(rank[src], rank[dst]), np.minimum(rank[src], rank[dst])
+    order = np.lexsort((earlier, later, carriers))
+    return _capped_union(len(rank), src[order], dst[order], max_size)
+
+
+@njit(cache=True)
+def _capped_union(n, src, dst, max_size):  # pragma: no cover - compiled
+    """Union-find over ``n`` alerts, joining along the edges in order while the union has at
+    most ``max_size`` members; each alert's root."""
+    parent = np.arange(n)
+    size = np.ones(n, np.int64)
+    for k in range(len(src)):
+        a = src[k]
+        while parent[a] != a:
+            a = parent[a]
+        b = dst[k]
+        while parent[b] != b:
+            b = parent[b]
+        if a != b and size[a] + size[b] <= max_size:
+            if a > b:
+                a, b = b, a
+            parent[b] = a
+            size[a] += size[b]
+    out = np.empty(n, np.int64)
+    for i in range(n):
+        a = i
+        while parent[a] != a:
+            a = parent[a]
+        out[i] = a
+    return out
 
 
 def _group_ids(chunk: np.ndarray, alert_ids: np.ndarray, tenants: dict[int, str]) -> dict:

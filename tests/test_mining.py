@@ -209,6 +209,80 @@ def test_common_entities_do_not_link_and_big_groups_are_split():
     assert sorted(sizes.tolist()) == [6, 8, 8, 8] and sizes.sum() == 30  # split, not truncated
 
 
+def test_oversized_components_keep_their_most_specific_links():
+    # "java" on 60 alerts every 5 minutes chains them into one component (not common here);
+    # three alerts of a campaign, 40 minutes apart, share an attacker's address as well
+    rows = [("t1", f"n{i:02d}", 5 * i, "Noise", [("process", "java"), ("host", f"h{i}")],
+             "alert") for i in range(60)]
+    rows += [("t1", f"c{i}", 62 + 40 * i, f"Step{i}", [("process", "java"),
+                                                       ("ip", "203.0.113.7")], "alert")
+             for i in range(3)]
+    config = GroupingConfig(window=3600, rare_max_alerts=0, common_min_alerts=1000, max_size=10)
+    groups = group_alerts(alerts(rows), config)
+    by_alert = groups.set_index("alert_id")["group_id"]
+    assert by_alert["c0"] == by_alert["c1"] == by_alert["c2"]  # the address first
+    sizes = groups.groupby("group_id").size()
+    assert sizes.max() == 10 and sizes.sum() == 63
+    # small enough: the whole connected component, as before
+    whole = group_alerts(alerts(rows), GroupingConfig(window=3600, rare_max_alerts=0,
+                                                      common_min_alerts=1000, max_size=63))
+    assert whole["group_id"].nunique() == 1
+
+
+def consecutive_links(frame: pd.DataFrame, window_s: float) -> list[tuple[str, str]]:
+    """Brute force: per tenant and entity, alerts next to each other in time (then id) at most
+    ``window_s`` apart."""
+    carriers: dict = {}
+    for row in frame.itertuples():
+        for entity in row.entities:
+            key = (row.tenant_id, entity["type"], entity["value"])
+            carriers.setdefault(key, []).append((row.timestamp, row.alert_id))
+    links = []
+    for members in carriers.values():
+        members = sorted(set(members))
+        for (t1, a), (t2, b) in zip(members, members[1:], strict=False):
+            if (t2 - t1).total_seconds() <= window_s:
+                links.append((a, b))
+    return links
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 300), st.sampled_from(["ip", "host"]),
+                          st.integers(0, 3), st.sampled_from(["ip", "host"]), st.integers(0, 3)),
+                min_size=1, max_size=40),
+       st.integers(2, 6))
+def test_capped_grouping_against_brute_force(rows, max_size):
+    """Whatever the links: with room, groups are the connected components of the links; with
+    ``max_size``, each group fits, lies in one component, and two groups that a link joins
+    could not be one (their sizes add up to more than ``max_size``); input order is moot."""
+    frame = alerts([("t1", f"a{i:02d}", minute, "T", [(t1, f"{t1}{v1}"), (t2, f"{t2}{v2}")],
+                     "alert") for i, (minute, t1, v1, t2, v2) in enumerate(rows)])
+    links = consecutive_links(frame, 3600)
+    config = dict(window=3600, rare_max_alerts=0, common_min_alerts=1000)
+    component = {a: a for a in frame["alert_id"]}
+
+    def root(a):
+        while component[a] != a:
+            a = component[a]
+        return a
+
+    for a, b in links:
+        component[root(a)] = root(b)
+    expected = pd.Series({a: root(a) for a in component})
+    free = group_alerts(frame, GroupingConfig(**config, max_size=1000)).set_index("alert_id")
+    assert (free["group_id"].groupby(expected[free.index].to_numpy()).nunique() == 1).all()
+    assert (expected.groupby(free["group_id"][expected.index].to_numpy()).nunique() == 1).all()
+    capped = group_alerts(frame, GroupingConfig(**config, max_size=max_size))
+    group = capped.set_index("alert_id")["group_id"]
+    size = group.value_counts()
+    assert size.max() <= max_size
+    assert (expected[group.index].groupby(group.to_numpy()).nunique() == 1).all()
+    for a, b in links:
+        assert group[a] == group[b] or size[group[a]] + size[group[b]] > max_size
+    again = group_alerts(frame.iloc[::-1], GroupingConfig(**config, max_size=max_size))
+    assert again.set_index("alert_id")["group_id"][group.index].tolist() == group.tolist()
+
+
 def test_common_entities_link_only_bursts():
     # host "busy" is on 25 of 400 alerts (6%): common, but under burst_max_share (10%)
     rows = [("t1", f"n{i}", 10_000 + i, "Noise", [("host", f"h{i}")], "alert")
