@@ -73,7 +73,7 @@ class Scorer:
     @property
     def threshold(self) -> float:
         """The model's incident threshold (``incident_threshold_``: the lowest score reaching the
-        configured validation precision, never below the F1-best ``threshold_``)."""
+        configured validation precision)."""
         return float(getattr(self.model, "incident_threshold_", self.model.threshold_))
 
     def score(self, alerts: pd.DataFrame, min_group_size: int | None = None) -> ScoredBatch:

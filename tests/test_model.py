@@ -328,9 +328,21 @@ def test_pure_chain_rate_exact():
         pytest.approx(4 / 5)
 
 
-def test_incident_threshold_is_stricter(small_training):
-    model = small_training.model
-    assert model.incident_threshold_ >= model.threshold_
+@pytest.mark.parametrize("precision", [0.95, 0.3])
+def test_incident_threshold_reaches_the_validation_precision(splits, precision):
+    # the lowest validation score at which precision reaches incident_precision, below the
+    # F1-best threshold when that asks for less
+    model = fit(splits, ModelConfig(**{**TINY.to_dict(), "max_epochs": 12,
+                                       "incident_precision": precision}))
+    validation = splits["validation"]
+    scores = model.predict_proba(validation.alerts).reindex(validation.labels["group_id"])
+    y = validation.labels["label"].to_numpy()
+    expected = precision_threshold(y, scores.to_numpy(), precision, model.threshold_)
+    assert model.incident_threshold_ == pytest.approx(expected)
+    passing = scores.to_numpy() >= model.incident_threshold_
+    assert y[passing].mean() >= precision
+    if precision < 0.9:
+        assert model.incident_threshold_ < model.threshold_
 
 
 def test_pr_curve_png(small_training, tmp_path):
