@@ -1,5 +1,5 @@
 """Candidate grouping: within each tenant, alerts that share a normalized entity within a time
-window are linked; connected components, split by span and size, become candidate groups.
+window are linked; connected components (bounded in size and span) become candidate groups.
 
 * An entity on at most ``rare_max_alerts`` alerts of the tenant (an attacker's address, a
   dropped file, a host that rarely alerts) links over the longer ``rare_window``: sharing it is
