@@ -108,8 +108,8 @@ class ModelConfig:
     incident_precision: float = 0.95
     """Validation precision the incident threshold (``incident_threshold_``) aims at: the
     lowest validation score reaching it. It used to be floored at the F1-best ``threshold_``,
-    which on a validation set full of hard negatives reached 0.96-0.997 and left campaigns
-    scored 0.91-0.99 out of incidents (see the README)."""
+    which on a validation set full of hard negatives sat at 0.79-0.99 and left campaigns
+    scored 0.91-0.98 out of incidents (see the README)."""
     seed: int = 0
     threads: int | None = 1
     """torch intra-op threads during fit and scoring (``None``: torch's default). One thread
