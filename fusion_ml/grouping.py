@@ -95,21 +95,20 @@ class GroupingConfig:
 
 
 @njit(cache=True)
-def _split(component, times_us, max_span_us, max_size):  # pragma: no cover - compiled
-    """Chunk number of each alert (sorted by component, then time) within its component."""
+def _split(component, times_us, max_span_us):  # pragma: no cover - compiled
+    """Chunk number of each alert (sorted by component, then time) within its component: a
+    new chunk where the component changes or the chunk would span more than ``max_span_us``
+    (components are already within ``max_size``, see :func:`_components`)."""
     chunk = np.zeros(len(component), np.int64)
     current = -1
     start = 0
-    size = 0
     number = -1
     for i in range(len(component)):
-        if component[i] != current or times_us[i] - start > max_span_us or size >= max_size:
+        if component[i] != current or times_us[i] - start > max_span_us:
             number += 1
             current = component[i]
             start = times_us[i]
-            size = 0
         chunk[i] = number
-        size += 1
     return chunk
 
 
@@ -191,12 +190,13 @@ def _combine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return pd.factorize(a * (int(b.max()) + 1) + b)[0].astype(np.int64)
 
 
-def _links(frame: pd.DataFrame, config: GroupingConfig, entities: _Entities, rank: np.ndarray
+def _links(config: GroupingConfig, entities: _Entities, times: np.ndarray, rank: np.ndarray
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Edges (i, j) between alerts (positions in ``frame``) that share a linking entity within
-    the window (the rare window for rare entities, the burst window for common ones):
-    consecutive alerts per (tenant, entity) in ``rank`` order (:func:`_time_rank`); and per
-    edge the number of alerts that carry its entity (how specific the link is)."""
+    """Edges (i, j) between alerts (positions in the grouped frame) that share a linking
+    entity within the window (the rare window for rare entities, the burst window for common
+    ones): consecutive alerts per (tenant, entity) in ``rank`` order (:func:`_time_rank`;
+    ``times``: each alert's time in µs); and per edge the number of alerts that carry its
+    entity (how specific the link is)."""
     keep = np.isin(entities.types, list(config.link_types))
     if not keep.any():
         return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int64)
@@ -211,7 +211,7 @@ def _links(frame: pd.DataFrame, config: GroupingConfig, entities: _Entities, ran
     usable = keep & (window[entities.key] > 0)
     alerts, key = entities.parents[usable], entities.key[usable]
     window = window[key]
-    times = timestamps_us(frame["timestamp"])[alerts]
+    times = times[alerts]
     order = np.lexsort((rank[alerts], key))
     alerts, key, times, window = alerts[order], key[order], times[order], window[order]
     same = (key[1:] == key[:-1]) & (times[1:] - times[:-1] <= window[1:] * 1e6)
@@ -235,11 +235,10 @@ def group_alerts(alerts: pd.DataFrame, config: GroupingConfig | None = None) -> 
     entities = _entities(frame)
     times = timestamps_us(frame["timestamp"])
     rank = _time_rank(frame, times)
-    src, dst, carriers = _links(frame, config, entities, rank)
+    src, dst, carriers = _links(config, entities, times, rank)
     component = _components(rank, src, dst, carriers, config.max_size)
-    order = np.lexsort((np.arange(n), times, component))
-    chunk_sorted = _split(component[order], times[order], int(config.max_span * 1e6),
-                          config.max_size)
+    order = np.lexsort((rank, component))
+    chunk_sorted = _split(component[order], times[order], int(config.max_span * 1e6))
     chunk = np.empty(n, np.int64)
     chunk[order] = chunk_sorted
     frame["_chunk"] = chunk
